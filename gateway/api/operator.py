@@ -1,0 +1,67 @@
+"""Operator API: catalog, query (JSON pages or NDJSON/CSV streams), own grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway import respond
+from gateway.api.deps import OperatorDep, ServicesDep
+from gateway.grants import list_grants
+from gateway.pipeline import QueryRequest, RequestContext, prepare
+
+router = APIRouter(prefix="/v1", tags=["operator"])
+
+_STREAM_TYPES = {"application/x-ndjson": "ndjson", "text/csv": "csv"}
+
+
+def _ctx(request: Request) -> RequestContext:
+    client = request.client.host if request.client else ""
+    return RequestContext(request_id=request.state.request_id, client_ip=client,
+                          now=dt.datetime.now(dt.timezone.utc))
+
+
+@router.get("/catalog")
+def catalog(svc: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+    """Datasets with fields and classifications (no data), and whether you hold a grant."""
+    grants = {g["dataset_id"]: g for g in list_grants(svc.state_engine, principal.id)}
+    out = []
+    for ds in svc.catalog.all():
+        g = grants.get(ds.id)
+        out.append({
+            "id": ds.id, "title": ds.title, "description": ds.description,
+            "open_class": ds.open_class, "owner": ds.owner,
+            "registration_code": ds.registration_code,
+            "fields": [f.model_dump() for f in ds.fields],
+            "your_grant": {"id": g["id"], "status": g["status"], "valid_to": g["valid_to"]}
+            if g else None,
+        })
+    return {"datasets": out}
+
+
+@router.get("/grants")
+def my_grants(svc: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+    return {"grants": list_grants(svc.state_engine, principal.id)}
+
+
+@router.post("/datasets/{dataset_id}/query", response_model=None)
+async def query(dataset_id: str, body: QueryRequest, request: Request, svc: ServicesDep,
+                principal: OperatorDep,
+                accept: Annotated[str | None, Header()] = None) -> Any:
+    """Desensitized rows under the policy's decision. ``Accept: application/x-ndjson`` or
+    ``text/csv`` streams the whole allowed result; otherwise one JSON page with a cursor."""
+    fmt = next((v for k, v in _STREAM_TYPES.items() if accept and k in accept), None)
+    ctx = _ctx(request)
+    if fmt is None:
+        release = await run_in_threadpool(prepare, svc, principal, dataset_id, body, ctx,
+                                          mode="page")
+        return await run_in_threadpool(respond.page, release)
+    release = await run_in_threadpool(prepare, svc, principal, dataset_id, body, ctx,
+                                      mode="stream")
+    media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
+    return StreamingResponse(respond.stream(release, fmt), media_type=media,
+                             headers={"X-Request-Id": ctx.request_id})

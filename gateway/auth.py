@@ -1,0 +1,118 @@
+"""Principals and API keys. Keys are stored only as SHA-256 of their random secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from gateway import state
+from gateway.errors import Conflict, NotFound, Unauthenticated, Unprocessable
+
+ROLES = frozenset({"operator", "admin", "reviewer", "auditor"})
+_KEY_RE = re.compile(r"pgw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a principal id, its org, the role the key carries, the key id."""
+
+    id: str
+    name: str
+    org_uscc: str | None
+    roles: tuple[str, ...]
+    key_id: str
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_principal(engine: sa.Engine, principal_id: str, name: str, *,
+                     roles: list[str], org_uscc: str | None = None) -> None:
+    """Register an operator org or a staff principal."""
+    from anonymizers.identifiers import uscc_valid
+
+    if not _ID_RE.fullmatch(principal_id):
+        raise Unprocessable("principal id must match [A-Za-z0-9][A-Za-z0-9_.-]*",
+                            code="invalid_principal")
+    bad = set(roles) - ROLES
+    if bad or not roles:
+        raise Unprocessable(f"unknown roles {sorted(bad)}; one of {sorted(ROLES)}",
+                            code="invalid_role")
+    if org_uscc is not None and not uscc_valid(org_uscc):
+        raise Unprocessable("org_uscc fails the GB 32100 check", code="invalid_uscc")
+    with engine.begin() as conn:
+        if conn.execute(sa.select(state.principals.c.id)
+                        .where(state.principals.c.id == principal_id)).first():
+            raise Conflict(f"principal {principal_id!r} exists", code="principal_exists")
+        conn.execute(sa.insert(state.principals).values(
+            id=principal_id, name=name, org_uscc=org_uscc, roles=sorted(set(roles)),
+            status="active", created_at=_now()))
+
+
+def create_api_key(engine: sa.Engine, principal_id: str, role: str) -> tuple[str, str]:
+    """Issue a key for one of the principal's roles; returns (key_id, token). The token is
+    shown once and never stored."""
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(state.principals)
+                           .where(state.principals.c.id == principal_id)).first()
+        if row is None:
+            raise NotFound(f"no principal {principal_id!r}", code="unknown_principal")
+        if role not in row.roles:
+            raise Unprocessable(f"principal {principal_id!r} does not hold role {role!r}",
+                                code="invalid_role")
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        conn.execute(sa.insert(state.api_keys).values(
+            id=key_id, principal_id=principal_id, role=role, secret_hash=_hash(secret),
+            created_at=_now()))
+    return key_id, f"pgw_{key_id}_{secret}"
+
+
+def revoke_api_key(engine: sa.Engine, key_id: str) -> None:
+    with engine.begin() as conn:
+        res = conn.execute(sa.update(state.api_keys).where(state.api_keys.c.id == key_id)
+                           .values(revoked_at=_now()))
+        if res.rowcount == 0:
+            raise NotFound(f"no API key {key_id!r}", code="unknown_key")
+
+
+def authenticate(engine: sa.Engine, authorization: str | None) -> Principal:
+    """Resolve ``Authorization: Bearer pgw_...`` to a principal, or raise 401."""
+    if not authorization:
+        raise Unauthenticated("missing Authorization header", code="missing_credentials")
+    scheme, _, token = authorization.partition(" ")
+    m = _KEY_RE.fullmatch(token.strip()) if scheme.lower() == "bearer" else None
+    if m is None:
+        raise Unauthenticated("expected 'Authorization: Bearer pgw_<id>_<secret>'",
+                              code="bad_credentials")
+    key_id, secret = m.group(1), m.group(2)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(state.api_keys, state.principals.c.name, state.principals.c.org_uscc,
+                      state.principals.c.status)
+            .join(state.principals, state.principals.c.id == state.api_keys.c.principal_id)
+            .where(state.api_keys.c.id == key_id)).first()
+    # Compare even when the key is unknown so timing does not reveal which ids exist.
+    expected = row.secret_hash if row is not None else "0" * 64
+    ok = hmac.compare_digest(expected, _hash(secret))
+    if row is None or not ok:
+        raise Unauthenticated("invalid API key", code="bad_credentials")
+    if row.revoked_at is not None or row.status != "active":
+        raise Unauthenticated("API key revoked or principal disabled", code="key_revoked")
+    return Principal(id=row.principal_id, name=row.name, org_uscc=row.org_uscc,
+                     roles=(row.role,), key_id=key_id)

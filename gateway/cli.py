@@ -1,0 +1,222 @@
+"""``pgw``: initialise, serve, manage principals, keys, grants and policies."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gateway.errors import GatewayError
+from gateway.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Public-data privacy gateway.")
+apikey_app = typer.Typer(no_args_is_help=True, help="API keys.")
+principal_app = typer.Typer(no_args_is_help=True, help="Operators and staff principals.")
+grant_app = typer.Typer(no_args_is_help=True, help="Grants (approved applications, licenses).")
+policy_app = typer.Typer(no_args_is_help=True, help="Rego policies.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The data catalog.")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(principal_app, name="principal")
+app.add_typer(grant_app, name="grant")
+app.add_typer(policy_app, name="policy")
+app.add_typer(catalog_app, name="catalog")
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Overrides GATEWAY_DATA_DIR.")]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _fail(exc: GatewayError) -> None:
+    typer.secho(f"error [{exc.code}]: {exc.message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _state(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from gateway import state
+
+    s = _settings(data_dir)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = state.make_engine(s.resolved_state_url())
+    state.create_schema(engine)
+    return s, engine
+
+
+@app.command()
+def init(demo: Annotated[bool, typer.Option(help="Also build the demo upstream, catalog, "
+                                            "principals, keys and grants.")] = False,
+         data_dir: DataDir = None,
+         rows: Annotated[int, typer.Option(help="Demo rows per table.")] = 2000) -> None:
+    """Create the data dir, master key and state database (idempotent)."""
+    from gateway.setup import init_data_dir
+
+    s = _settings(data_dir)
+    try:
+        out = init_data_dir(s, demo=demo, rows=rows, echo=lambda m: typer.echo(m, err=True))
+    except GatewayError as exc:
+        _fail(exc)
+    if out is not None:
+        typer.echo(f"demo credentials written to {out}")
+
+
+@app.command()
+def serve(host: Annotated[Optional[str], typer.Option()] = None,
+          port: Annotated[Optional[int], typer.Option()] = None,
+          data_dir: DataDir = None,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+    """Serve the gateway (uvicorn)."""
+    import os
+
+    import uvicorn
+
+    s = _settings(data_dir)
+    if data_dir:
+        os.environ["GATEWAY_DATA_DIR"] = str(data_dir)
+    uvicorn.run("gateway.api.main:app", host=host or s.host, port=port or s.port,
+                workers=workers, log_level="info")
+
+
+@principal_app.command("create")
+def principal_create(principal_id: str, name: Annotated[str, typer.Option()],
+                     role: Annotated[list[str], typer.Option(help="operator|admin|reviewer|"
+                                                             "auditor; repeatable")],
+                     org_uscc: Annotated[Optional[str], typer.Option()] = None,
+                     data_dir: DataDir = None) -> None:
+    """Register an operator org or a staff principal."""
+    from gateway import auth
+
+    _, engine = _state(data_dir)
+    try:
+        auth.create_principal(engine, principal_id, name, roles=role, org_uscc=org_uscc)
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(principal_id)
+
+
+@apikey_app.command("create")
+def apikey_create(principal: Annotated[str, typer.Option()],
+                  role: Annotated[str, typer.Option(help="operator|admin|reviewer|auditor")],
+                  data_dir: DataDir = None) -> None:
+    """Issue an API key; the token is printed once and stored only as a hash."""
+    from gateway import auth
+
+    _, engine = _state(data_dir)
+    try:
+        key_id, token = auth.create_api_key(engine, principal, role)
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(json.dumps({"key_id": key_id, "token": token}))
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str, data_dir: DataDir = None) -> None:
+    from gateway import auth
+
+    _, engine = _state(data_dir)
+    try:
+        auth.revoke_api_key(engine, key_id)
+    except GatewayError as exc:
+        _fail(exc)
+
+
+@grant_app.command("create")
+def grant_create(file: Annotated[Path, typer.Argument(help="Grant as JSON ('-' for stdin)")],
+                 data_dir: DataDir = None) -> None:
+    """Create a grant from a JSON document (see docs/grants.md)."""
+    from pydantic import ValidationError
+
+    from gateway import grants
+    from gateway.catalog import Catalog
+
+    s, engine = _state(data_dir)
+    raw = sys.stdin.read() if str(file) == "-" else file.read_text()
+    try:
+        spec = grants.GrantSpec.model_validate_json(raw)
+        grant_id = grants.create_grant(engine, spec, Catalog(engine).get(spec.dataset_id))
+    except ValidationError as exc:
+        typer.secho(f"error [invalid_grant]: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(grant_id)
+
+
+@grant_app.command("status")
+def grant_status(grant_id: str, status: str, data_dir: DataDir = None) -> None:
+    """Set a grant's status: active, suspended, revoked or expired."""
+    from gateway import grants
+
+    if status not in ("active", "suspended", "revoked", "expired"):
+        typer.secho("status must be active, suspended, revoked or expired", err=True)
+        raise typer.Exit(2)
+    _, engine = _state(data_dir)
+    try:
+        grants.set_status(engine, grant_id, status)  # type: ignore[arg-type]
+    except GatewayError as exc:
+        _fail(exc)
+
+
+@grant_app.command("list")
+def grant_list(data_dir: DataDir = None) -> None:
+    from gateway import grants
+
+    _, engine = _state(data_dir)
+    for g in grants.list_grants(engine):
+        typer.echo(json.dumps(g, ensure_ascii=False))
+
+
+@catalog_app.command("load")
+def catalog_load(file: Path, data_dir: DataDir = None) -> None:
+    """Register the upstreams and datasets of a catalog YAML/JSON file."""
+    from gateway.catalog import Catalog, parse_catalog_file
+
+    s, engine = _state(data_dir)
+    try:
+        ids = Catalog(engine).load_file(parse_catalog_file(file, s.data_dir))
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(f"registered {len(ids)} datasets: {', '.join(ids)}")
+
+
+@policy_app.command("test")
+def policy_test(policy_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
+    """Run the Rego unit tests (*_test.rego) in the real embedded OPA engine."""
+    from gateway.policy.bundle import load_policy_dir
+    from gateway.policy.regotest import run_rego_tests
+
+    s = Settings()
+    try:
+        bundle = load_policy_dir(policy_dir or s.policy_dir)
+    except GatewayError as exc:
+        _fail(exc)
+    results = run_rego_tests(bundle)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        mark = "PASS" if r.passed else "FAIL"
+        typer.echo(f"{mark} {r.package}.{r.name}" + (f"  ({r.error})" if r.error else ""))
+    typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed or not results:
+        raise typer.Exit(1)
+
+
+@app.command("demo-data")
+def demo_data(url: Annotated[str, typer.Option(help="SQLAlchemy URL of the target database")],
+              rows: Annotated[int, typer.Option()] = 2000,
+              seed: Annotated[int, typer.Option()] = 7) -> None:
+    """Generate the demo tables (checksum-valid identifiers) into any database."""
+    import sqlalchemy as sa
+
+    from gateway.demo.load import load_demo
+
+    counts = load_demo(sa.create_engine(url), rows, seed=seed)
+    for table, n in counts.items():
+        typer.echo(f"{table}: {n} rows")
+
+
+if __name__ == "__main__":
+    app()

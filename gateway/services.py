@@ -1,0 +1,109 @@
+"""The objects built once at start-up and shared by every request (FastAPI lifespan)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from gateway import state
+from gateway.audit import Recorder, StateDbRecorder
+from gateway.catalog import Catalog, parse_catalog_file
+from gateway.errors import GatewayError, PolicyUnavailable, Unavailable
+from gateway.policy.decision import Decision, PolicyEngine
+from gateway.settings import Settings
+from gateway.stores import StoreRegistry
+from keys.keyring import KeyRing
+from keys.master import KeyError_, load_master_key
+
+log = logging.getLogger("gateway")
+
+
+class UnloadedEngine:
+    """Stands in when the policy could not load: every decision is refused (fail closed)."""
+
+    name = "unloaded"
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def decide(self, input: object) -> Decision:
+        raise PolicyUnavailable(f"policy engine not loaded: {self.why}", code="policy_not_loaded")
+
+    def version(self) -> str:
+        return ""
+
+
+def build_policy_engine(settings: Settings) -> PolicyEngine:
+    """The configured engine loaded with the policy directory; raises on any load error."""
+    from gateway.policy.bundle import load_policy_dir
+
+    bundle = load_policy_dir(settings.policy_dir)
+    if settings.policy_engine == "opa":
+        from gateway.policy.opa_server import OpaServerEngine
+
+        return OpaServerEngine(settings.opa_url, bundle, timeout_s=settings.policy_timeout_s)
+    from gateway.policy.embedded import EmbeddedOpaEngine
+
+    return EmbeddedOpaEngine(bundle, workers=settings.policy_workers,
+                             timeout_s=settings.policy_timeout_s)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    state_engine: sa.Engine
+    catalog: Catalog
+    keyring: KeyRing | None
+    policy: PolicyEngine
+    stores: StoreRegistry
+    recorder: Recorder
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, *, policy: PolicyEngine | None = None) -> "Services":
+        """Build everything; a part that cannot load is recorded in ``problems`` (shown by
+        /readyz) and replaced by something that refuses requests, never by a permissive
+        default."""
+        problems: dict[str, str] = {}
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = state.make_engine(settings.resolved_state_url())
+        state.create_schema(engine)
+        catalog = Catalog(engine)
+        cat_path = settings.resolved_catalog()
+        if cat_path is not None:
+            try:
+                catalog.load_file(parse_catalog_file(cat_path, settings.data_dir))
+            except GatewayError as exc:
+                problems["catalog"] = exc.message
+        keyring: KeyRing | None = None
+        try:
+            secret = settings.master_key.get_secret_value() if settings.master_key else None
+            keyring = KeyRing(load_master_key(secret, settings.resolved_master_key_file()))
+        except KeyError_ as exc:
+            problems["keys"] = str(exc)
+        if policy is None:
+            try:
+                policy = build_policy_engine(settings)
+            except Exception as exc:  # any load failure → refuse every decision
+                problems["policy"] = f"{type(exc).__name__}: {exc}"
+                policy = UnloadedEngine(problems["policy"])
+        for name, why in problems.items():
+            log.error("start-up problem in %s: %s", name, why)
+        return cls(settings=settings, state_engine=engine, catalog=catalog, keyring=keyring,
+                   policy=policy, stores=StoreRegistry(catalog.upstream_urls()),
+                   recorder=StateDbRecorder(engine), problems=problems)
+
+    def keyring_or_fail(self) -> KeyRing:
+        if self.keyring is None:
+            raise Unavailable(f"key ring not loaded: {self.problems.get('keys', 'unknown')}",
+                              code="keys_unavailable")
+        return self.keyring
+
+    def close(self) -> None:
+        self.stores.close()
+        close = getattr(self.policy, "close", None)
+        if callable(close):
+            close()
+        self.state_engine.dispose()

@@ -1,0 +1,106 @@
+"""Upstream stores: stream a ``QueryPlan``'s rows in column batches.
+
+SQLAlchemy Core serves SQLite, PostgreSQL and MySQL/MariaDB with one code path; results
+are streamed with server-side cursors (``stream_results``), never materialized whole.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from gateway.errors import StoreUnavailable
+from gateway.plan import QueryPlan
+
+
+@dataclass
+class Batch:
+    """One batch of rows as columns: ``columns[name]`` is a list of cell values."""
+
+    names: tuple[str, ...]
+    columns: dict[str, list[Any]]
+    n_rows: int
+    last_key: Any
+
+
+class Store(Protocol):
+    def stream(self, plan: QueryPlan, batch_size: int) -> Iterator[Batch]: ...
+
+    def ping(self) -> None: ...
+
+
+class SqlStore:
+    """A store behind a SQLAlchemy URL."""
+
+    def __init__(self, url: str):
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs = {"connect_args": {"check_same_thread": False}}
+        self.engine = sa.create_engine(url, **kwargs)
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(f"upstream unreachable ({type(exc).__name__})") from exc
+
+    def stream(self, plan: QueryPlan, batch_size: int) -> Iterator[Batch]:
+        query = plan.select()
+        names = tuple(c.name for c in query.selected_columns)
+        key_idx = names.index(plan.dataset.key)
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=batch_size)\
+                    .execute(query)
+                for rows in result.partitions():
+                    cols = list(zip(*rows))
+                    yield Batch(names=names,
+                                columns={n: list(c) for n, c in zip(names, cols)},
+                                n_rows=len(rows), last_key=rows[-1][key_idx])
+        except sa.exc.SQLAlchemyError as exc:
+            # Never echo the statement or parameters: they may hold personal data.
+            raise StoreUnavailable(
+                f"upstream query failed ({type(exc.orig or exc).__name__})") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class StoreRegistry:
+    """One ``SqlStore`` per upstream id, created on first use."""
+
+    def __init__(self, urls: dict[str, str]):
+        self._urls = dict(urls)
+        self._stores: dict[str, SqlStore] = {}
+        self._lock = threading.Lock()
+
+    def update(self, urls: dict[str, str]) -> None:
+        with self._lock:
+            for k, v in urls.items():
+                if self._urls.get(k) != v and k in self._stores:
+                    self._stores.pop(k).close()
+                self._urls[k] = v
+
+    def get(self, upstream_id: str) -> SqlStore:
+        with self._lock:
+            store = self._stores.get(upstream_id)
+            if store is None:
+                url = self._urls.get(upstream_id)
+                if url is None:
+                    raise StoreUnavailable(f"upstream {upstream_id!r} is not configured")
+                store = self._stores[upstream_id] = SqlStore(url)
+            return store
+
+    def ids(self) -> list[str]:
+        return sorted(self._urls)
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._stores.values():
+                s.close()
+            self._stores.clear()
