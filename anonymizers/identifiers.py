@@ -78,8 +78,8 @@ def org_code_check_char(first8: str) -> str:
     for c, w in zip(first8, _ORG_WEIGHTS):
         v = int(c) if c.isdigit() else ord(c) - ord("A") + 10
         total += v * w
-    c = 11 - total % 11
-    return "X" if c == 10 else "0" if c == 11 else str(c)
+    check = 11 - total % 11
+    return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
 def uscc_valid(value: str) -> bool:

@@ -59,9 +59,6 @@ def released_fields(decision: Decision, dataset: DatasetSpec, requested: Sequenc
                 "explicitly (params.explicit)", code="policy_invariant")
         params = {k: v for k, v in rule.params.items() if k != "explicit"}
         out.append(ReleasedField(name, rule.operator, params, spec.pii, spec.free_text))
-    if not out:
-        raise Forbidden("the policy released none of the requested fields", code="no_fields",
-                        reasons=list(decision.reasons))
     return out
 
 
@@ -75,7 +72,8 @@ def check_filters_allowed(filters: Sequence[Filter], fields: Sequence[ReleasedFi
     for f in filters:
         rf = by_name.get(f.field)
         if rf is None:
-            raise Forbidden(f"filter on field '{f.field}' which is not released to you",
+            raise Forbidden(f"filter on field '{f.field}' which the policy does not release to "
+                            "you",
                             code="filter_not_permitted")
         if declared[f.field].is_personal and rf.operator != "keep":
             raise Forbidden(f"filter on personal field '{f.field}' which is released "

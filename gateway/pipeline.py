@@ -21,7 +21,8 @@ from gateway.catalog import DatasetSpec
 from gateway.desensitize import Desensitizer
 from gateway.enforce import ReleasedField, check_filters_allowed, decision_row_filter, \
     released_fields
-from gateway.errors import AuditUnavailable, GatewayError, PolicyDenied, UnknownField
+from gateway.errors import AuditUnavailable, Forbidden, GatewayError, PolicyDenied, \
+    UnknownField
 from gateway.grants import find_grant
 from gateway.plan import Filter, QueryPlan, decode_cursor, query_fingerprint, validate_filters
 from gateway.policy.decision import Decision
@@ -127,8 +128,11 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
     if unknown:
         raise UnknownField(f"unknown fields for dataset {dataset.id!r}: {unknown}")
     filters = validate_filters(req.filters, dataset)
+    # The policy decides on every field the request touches: filtered-on fields too.
+    decide_fields = fields + [f.field for f in filters if f.field not in fields]
     grant = find_grant(svc.state_engine, principal.id, dataset.id, req.grant_id)  # 2. grant
-    policy_input = _policy_input(principal, dataset, req, fields, grant, ctx, "rows")  # 3.
+    policy_input = _policy_input(principal, dataset, req, decide_fields, grant, ctx,
+                                 "rows")                                        # 3. input
     audit: dict[str, Any] = {
         "time": ctx.now.isoformat(), "request_id": ctx.request_id, "action": "rows",
         "principal": {"operator_id": principal.id, "org_uscc": principal.org_uscc,
@@ -140,9 +144,13 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
     }
     decision = _decide(svc, policy_input, audit, ctx)                          # 4. decide
     try:
-        released = released_fields(decision, dataset, fields, "rows")
+        visible = released_fields(decision, dataset, decide_fields, "rows")
+        check_filters_allowed(filters, visible, dataset)
+        released = [f for f in visible if f.name in fields]
+        if not released:
+            raise Forbidden("the policy released none of the requested fields",
+                            code="no_fields", reasons=list(decision.reasons))
         row_filter = decision_row_filter(decision, dataset)
-        check_filters_allowed(filters, released, dataset)
     except GatewayError as exc:
         _record_refusal(svc, ctx, audit, exc)
         raise
