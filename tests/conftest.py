@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,9 @@ def require_server(url: str, what: str) -> sa.Engine:
     return engine
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema on the real server, dropped afterwards."""
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema on the real server, dropped afterwards; yields its URL."""
     engine = require_server(PG_URL, "PostgreSQL")
     schema = "pgw_t_" + secrets.token_hex(4)
     with engine.begin() as conn:
@@ -48,9 +49,9 @@ def pg_schema_url() -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.fixture
-def mariadb_url() -> Iterator[str]:
-    """A fresh MariaDB database on the real server, dropped afterwards."""
+@contextmanager
+def mariadb_database() -> Iterator[str]:
+    """A fresh MariaDB database on the real server, dropped afterwards; yields its URL."""
     engine = require_server(MARIADB_URL, "MariaDB")
     db = "pgw_t_" + secrets.token_hex(4)
     with engine.begin() as conn:
@@ -62,6 +63,18 @@ def mariadb_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE `{db}`"))
         engine.dispose()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    with mariadb_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,358 @@
+"""The shared table of decision cases: policy input -> the full decision document.
+
+Every engine available on the machine must produce exactly these documents
+(DESIGN.md, "Policy engines"). Inputs have the shape the gateway builds.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+NOW = "2026-11-29T05:00:00Z"
+
+
+def _field(
+    pii: str | None,
+    level: int,
+    *,
+    qi: bool = False,
+    operator: str | None = None,
+    free_text: bool = False,
+) -> dict[str, Any]:
+    return {
+        "pii": pii,
+        "level": level,
+        "quasi_identifier": qi,
+        "operator": operator,
+        "free_text": free_text,
+    }
+
+
+FIELDS: dict[str, dict[str, Any]] = {
+    "name": _field("PERSON", 3, operator="mask"),
+    "id_no": _field("ID_CARD", 4),
+    "phone": _field("PHONE_NUMBER", 3),
+    "birth_date": _field("DATE_OF_BIRTH", 3, qi=True),
+    "gender": _field(None, 1, qi=True),
+    "region_code": _field(None, 1, qi=True),
+    "age": _field(None, 2, qi=True, operator="generalize"),
+    "note": _field(None, 2, free_text=True),
+    "company_uscc": _field("USCC", 1, operator="keep"),  # public enterprise id
+    "agent_name": _field("PERSON", 3, operator="keep"),  # catalog keep: not honoured
+    "blood_type": _field("MEDICAL", 4),  # a PII type with no default operator
+    "odd": _field(None, 1, operator="shuffle"),  # an operator the gateway lacks
+}
+
+GRANT: dict[str, Any] = {
+    "id": "g-1",
+    "kind": "license",
+    "status": "active",
+    "fields": ["name", "gender", "region_code", "phone"],
+    "purposes": ["research"],
+    "modes": ["rows"],
+    "row_filter": [{"field": "region_code", "op": "in", "value": ["360102"]}],
+    "valid_from": "2026-01-01T00:00:00Z",
+    "valid_to": "2027-01-01T00:00:00Z",
+    "quota": {"max_rows_per_request": 500},
+    "fee_mode": "free",
+    "operators": {"name": {"operator": "pseudonymize", "params": {}}},
+}
+
+
+_DROP = object()  # in make_input: remove the key
+
+
+def make_input(
+    open_class: str, fields: list[str], grant: dict[str, Any] | None = None, **changes: Any
+) -> dict[str, Any]:
+    """A policy input for dataset ``huji_renkou``; ``changes`` replace top-level
+    keys, or nested ones with ``section__key`` (e.g. ``request__purpose``)."""
+    doc: dict[str, Any] = {
+        "subject": {
+            "operator_id": "op-1",
+            "org_uscc": "91310110666007217T",
+            "roles": ["operator"],
+            "key_id": "k-1",
+        },
+        "action": "rows",
+        "dataset": {
+            "id": "huji_renkou",
+            "open_class": open_class,
+            "owner": "市公安局",
+            "fields": copy.deepcopy(FIELDS),
+        },
+        "request": {
+            "fields": fields,
+            "filters": [{"field": "gender", "op": "eq", "value": "男"}],
+            "purpose": "research",
+            "scenario": "人口结构研究",
+            "limit": 100,
+        },
+        "grant": copy.deepcopy(grant),
+        "usage": {"rows_today": 0, "requests_this_minute": 0},
+        "env": {"now": NOW, "client_ip": "127.0.0.1"},
+    }
+    for key, value in changes.items():
+        section, _, inner = key.partition("__")
+        if inner:
+            if value is _DROP:
+                del doc[section][inner]
+            else:
+                doc[section][inner] = value
+        else:
+            doc[section] = value
+    return doc
+
+
+def grant(**changes: Any) -> dict[str, Any]:
+    """GRANT with some keys replaced."""
+    return {**copy.deepcopy(GRANT), **changes}
+
+
+def deny(*reasons: str, k_min: int | None = 5) -> dict[str, Any]:
+    """The document of a deny with these reasons (already sorted)."""
+    return {
+        "allow": False,
+        "reasons": list(reasons),
+        "fields": {},
+        "row_filter": [],
+        "max_rows": 0,
+        "modes": [],
+        "k_min": k_min,
+    }
+
+
+def op(operator: str, **params: Any) -> dict[str, Any]:
+    return {"operator": operator, "params": params}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    input: dict[str, Any]
+    expected: dict[str, Any]
+
+
+_OPEN = 'open_data: dataset "huji_renkou" is unconditionally open'
+_GRANTED = 'granted: grant "g-1" permits rows for purpose "research"'
+_ROW_FILTER = [{"field": "region_code", "op": "in", "value": ["360102"]}]
+
+
+def _allow(
+    reason: str,
+    fields: dict[str, Any],
+    *,
+    row_filter: list[Any] | None = None,
+    max_rows: int = 10000,
+) -> dict[str, Any]:
+    return {
+        "allow": True,
+        "reasons": [reason],
+        "fields": fields,
+        "row_filter": row_filter or [],
+        "max_rows": max_rows,
+        "modes": ["rows"],
+        "k_min": 5,
+    }
+
+
+CASES: list[Case] = [
+    # --- unconditional-open: any operator, no grant, PII still desensitized ----------
+    Case(
+        "unconditional_any_operator_pii_masked",
+        make_input(
+            "unconditional",
+            ["name", "id_no", "phone", "birth_date", "gender", "age", "note"],
+            subject={
+                "operator_id": "op-stranger",
+                "org_uscc": "x",
+                "roles": ["operator"],
+                "key_id": "k-9",
+            },
+        ),
+        _allow(
+            _OPEN,
+            {
+                "name": op("mask"),
+                "id_no": op("mask"),
+                "phone": op("mask"),
+                "birth_date": op("generalize"),
+                "gender": op("keep"),
+                "age": op("generalize"),
+                "note": op("scrub"),
+            },
+        ),
+    ),
+    Case(
+        "unconditional_catalog_keep_only_for_uscc",
+        make_input("unconditional", ["company_uscc", "agent_name"]),
+        _allow(_OPEN, {"company_uscc": op("keep", explicit=True), "agent_name": op("mask")}),
+    ),
+    Case(
+        "unconditional_unknown_pii_type_suppressed",
+        make_input("unconditional", ["blood_type"]),
+        _allow(_OPEN, {"blood_type": op("suppress")}),
+    ),
+    Case(
+        "unconditional_ignores_a_grant",
+        make_input("unconditional", ["name"], grant(status="revoked")),
+        _allow(_OPEN, {"name": op("mask")}),
+    ),
+    Case(
+        "unconditional_undeclared_field_denied",
+        make_input("unconditional", ["name", "secret"]),
+        deny('unknown_field: field "secret" is not declared in dataset "huji_renkou"'),
+    ),
+    Case(
+        "unconditional_unknown_operator_denied",
+        make_input("unconditional", ["odd"]),
+        deny(
+            'unknown_operator: field "odd" would get operator "shuffle", '
+            "which the gateway does not know"
+        ),
+    ),
+    Case(
+        "role_not_permitted",
+        make_input(
+            "unconditional",
+            ["name"],
+            subject={"operator_id": "op-1", "org_uscc": "x", "roles": ["auditor"], "key_id": "k"},
+        ),
+        deny('role_not_permitted: action "rows" needs one of the roles [operator]'),
+    ),
+    # --- conditional-open: only under an active, in-term grant -----------------------
+    Case(
+        "conditional_without_grant_denied",
+        make_input("conditional", ["name"]),
+        deny("no_grant: conditional-open data needs an approved application or license"),
+    ),
+    Case(
+        "conditional_granted",
+        make_input("conditional", ["name", "gender", "phone"], GRANT),
+        _allow(
+            _GRANTED,
+            {"name": op("pseudonymize"), "gender": op("keep"), "phone": op("mask")},
+            row_filter=_ROW_FILTER,
+            max_rows=500,
+        ),
+    ),
+    Case(
+        "conditional_keep_override_is_explicit",
+        make_input(
+            "conditional",
+            ["name", "gender"],
+            grant(
+                operators={
+                    "name": {"operator": "keep", "params": {}},
+                    "gender": {"operator": "generalize", "params": {"levels": 1}},
+                }
+            ),
+        ),
+        _allow(
+            _GRANTED,
+            {"name": op("keep", explicit=True), "gender": op("generalize", levels=1)},
+            row_filter=_ROW_FILTER,
+            max_rows=500,
+        ),
+    ),
+    Case(
+        "conditional_defaults_without_quota_or_row_filter",
+        make_input("conditional", ["gender"], grant(quota={}, row_filter=None, operators=None)),
+        _allow(_GRANTED, {"gender": op("keep")}),
+    ),
+    Case(
+        "conditional_field_not_granted",
+        make_input("conditional", ["name", "id_no"], GRANT),
+        deny('field_not_granted: grant "g-1" does not cover field "id_no"'),
+    ),
+    Case(
+        "conditional_undeclared_field_is_unknown_not_ungranted",
+        make_input("conditional", ["name", "secret"], GRANT),
+        deny('unknown_field: field "secret" is not declared in dataset "huji_renkou"'),
+    ),
+    Case(
+        "conditional_expired_at_valid_to",
+        make_input("conditional", ["name"], GRANT, env={"now": "2027-01-01T00:00:00Z"}),
+        deny('grant_expired: grant "g-1" expired at 2027-01-01T00:00:00Z'),
+    ),
+    Case(
+        "conditional_not_yet_valid",
+        make_input("conditional", ["name"], GRANT, env={"now": "2025-12-31T23:59:59Z"}),
+        deny('grant_not_yet_valid: grant "g-1" is valid from 2026-01-01T00:00:00Z'),
+    ),
+    Case(
+        "conditional_suspended",
+        make_input("conditional", ["name"], grant(status="suspended")),
+        deny('grant_suspended: grant "g-1" is suspended'),
+    ),
+    Case(
+        "conditional_revoked",
+        make_input("conditional", ["name"], grant(status="revoked")),
+        deny('grant_revoked: grant "g-1" is revoked'),
+    ),
+    Case(
+        "conditional_status_expired",
+        make_input("conditional", ["name"], grant(status="expired")),
+        deny('grant_expired: grant "g-1" is expired'),
+    ),
+    Case(
+        "conditional_mode_not_granted",
+        make_input("conditional", ["name"], grant(modes=["verify"])),
+        deny('mode_not_granted: grant "g-1" does not permit mode "rows"'),
+    ),
+    Case(
+        "conditional_purpose_outside_grant",
+        make_input("conditional", ["name"], GRANT, request__purpose="marketing"),
+        deny('purpose_not_granted: grant "g-1" does not cover purpose "marketing"'),
+    ),
+    Case(
+        "conditional_purpose_missing",
+        make_input("conditional", ["name"], GRANT, request__purpose=_DROP),
+        deny('purpose_not_granted: grant "g-1" does not cover purpose ""'),
+    ),
+    Case(
+        "conditional_term_unknown_without_now",
+        make_input("conditional", ["name"], GRANT, env={"client_ip": "127.0.0.1"}),
+        deny('grant_term_unknown: the term of grant "g-1" cannot be checked'),
+    ),
+    Case(
+        "conditional_all_reasons_sorted",
+        make_input(
+            "conditional",
+            ["name", "id_no", "secret"],
+            grant(status="suspended"),
+            request__purpose="marketing",
+            env={"now": "2027-06-01T00:00:00Z"},
+        ),
+        deny(
+            'field_not_granted: grant "g-1" does not cover field "id_no"',
+            'grant_expired: grant "g-1" expired at 2027-01-01T00:00:00Z',
+            'grant_suspended: grant "g-1" is suspended',
+            'purpose_not_granted: grant "g-1" does not cover purpose "marketing"',
+            'unknown_field: field "secret" is not declared in dataset "huji_renkou"',
+        ),
+    ),
+    # --- not-open, other actions, broken input ---------------------------------------
+    Case(
+        "not_open_never_rows",
+        make_input("not_open", ["gender"], GRANT),
+        deny("not_open_rows: not-open data is never released as rows"),
+    ),
+    Case(
+        "aggregate_not_decided_yet",
+        make_input("not_open", ["gender"], GRANT, action="aggregate"),
+        deny('action_not_supported: action "aggregate" is not decided by this policy yet'),
+    ),
+    Case(
+        "unknown_open_class",
+        make_input("secret", ["gender"]),
+        deny('unknown_open_class: dataset "huji_renkou" has no known open class'),
+    ),
+    Case(
+        "empty_input_safe_default",
+        {},
+        deny("no_decision: the policy reached no decision for this input", k_min=None),
+    ),
+]

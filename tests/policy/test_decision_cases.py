@@ -1,0 +1,48 @@
+"""The shared decision table, run against every engine available."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.policy.decision import KNOWN_OPERATORS, PolicyEngine
+
+from .cases import CASES, Case
+
+
+@pytest.mark.parametrize("engine_name", ["embedded-opa", "opa-server"])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_engine_gives_expected_decision(
+    case: Case, engine_name: str, repo_engines: dict[str, PolicyEngine]
+) -> None:
+    engine = repo_engines[engine_name]
+    decision = engine.decide(case.input)
+    assert dict(decision.raw) == case.expected
+    assert decision.engine == engine_name
+    assert decision.policy_version == engine.version()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.expected["allow"]], ids=lambda c: c.id)
+def test_allowed_decisions_respect_gateway_invariants(
+    case: Case, repo_engines: dict[str, PolicyEngine]
+) -> None:
+    decision = repo_engines["embedded-opa"].decide(case.input)
+    fields = case.input["dataset"]["fields"]
+    assert set(decision.fields) == set(case.input["request"]["fields"])
+    for name, rule in decision.fields.items():
+        assert rule.operator in KNOWN_OPERATORS
+        if rule.operator == "keep" and fields[name]["pii"] is not None:
+            assert rule.params.get("explicit") is True, name
+
+
+def test_engines_agree_on_every_case(repo_engines: dict[str, PolicyEngine]) -> None:
+    embedded, remote = repo_engines["embedded-opa"], repo_engines["opa-server"]
+    for case in CASES:
+        ours, theirs = embedded.decide(case.input), remote.decide(case.input)
+        assert (ours.allow, ours.reasons, ours.fields, ours.row_filter, ours.max_rows) == (
+            theirs.allow,
+            theirs.reasons,
+            theirs.fields,
+            theirs.row_filter,
+            theirs.max_rows,
+        ), case.id
+        assert ours.policy_version == theirs.policy_version
