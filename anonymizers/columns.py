@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from anonymizers.errors import AnonymizerError, BadOperatorParams, UnknownOperator
 from anonymizers.generalize import GeneralizeSpec, generalize, resolve_level
@@ -106,9 +107,19 @@ def apply_operator(
     return _apply(column, operator, params, pii, ctx)
 
 
+# Entity types whose mask/generalize runs a regex with submatches (slow per value): worth
+# computing once per distinct value when a column repeats itself (household addresses).
+_PER_DISTINCT = frozenset({"LOCATION", "EMAIL_ADDRESS"})
+
+
 def _apply(
     column: pa.Array, operator: str, params: Mapping[str, Any], pii: str | None, ctx: ColumnContext
 ) -> pa.Array:
+    if pii in _PER_DISTINCT and operator in ("mask", "generalize") and len(column) >= 64:
+        encoded = pc.dictionary_encode(column)
+        if 2 * len(encoded.dictionary) <= len(column):
+            inner = _apply(encoded.dictionary, operator, params, pii, ctx)
+            return pc.take(inner, encoded.indices)
     if operator == "suppress":
         return pa.nulls(len(column), type=column.type)
     if operator in ("redact", "scrub"):

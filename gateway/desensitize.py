@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -13,9 +14,10 @@ from gateway.errors import DesensitizeError
 from gateway.stores import Batch
 
 
-def _to_arrow(values: list[Any]) -> pa.Array:
+def _to_arrow(values: Sequence[Any], string: bool) -> pa.Array:
     try:
-        return pa.array(values)
+        # A declared string column converts without type inference (the common case).
+        return pa.array(values, type=pa.string()) if string else pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Mixed cell types in one column: desensitize their text form.
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
@@ -24,20 +26,22 @@ def _to_arrow(values: list[Any]) -> pa.Array:
 class Desensitizer:
     """Applies the decision's operators; any failure refuses the release (fail closed)."""
 
-    def __init__(self, fields: Sequence[ReleasedField], ctx: ColumnContext):
+    def __init__(self, fields: Sequence[ReleasedField], ctx: ColumnContext,
+                 string_fields: frozenset[str] = frozenset()):
         self.fields = tuple(fields)
         self.ctx = ctx
+        self.string_fields = string_fields
 
-    def apply(self, batch: Batch) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {}
+    def apply(self, batch: Batch) -> dict[str, Sequence[Any]]:
+        out: dict[str, Sequence[Any]] = {}
         for f in self.fields:
             values = batch.columns[f.name]
             if f.operator == "keep":
                 out[f.name] = values
                 continue
             try:
-                arr = apply_operator(_to_arrow(values), f.operator, f.params, pii=f.pii,
-                                     ctx=self.ctx)
+                arr = apply_operator(_to_arrow(values, f.name in self.string_fields),
+                                     f.operator, f.params, pii=f.pii, ctx=self.ctx)
             except AnonymizerError as exc:
                 raise DesensitizeError(
                     f"field '{f.name}': operator {f.operator!r} failed: {exc}") from None

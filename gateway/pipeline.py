@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from gateway.grants import find_grant
 from gateway.plan import Filter, QueryPlan, decode_cursor, query_fingerprint, validate_filters
 from gateway.policy.decision import Decision
 from gateway.services import Services
-from gateway.stores import Batch
+from gateway.stores import Batch, prefetch
 
 
 class QueryRequest(BaseModel):
@@ -66,9 +66,12 @@ class Release:
     desensitizer: Desensitizer
     stats: dict[str, Any] = field(default_factory=dict)
 
-    def batches(self) -> Iterator[tuple[Batch, dict[str, list[Any]]]]:
+    def batches(self) -> Iterator[tuple[Batch, dict[str, Sequence[Any]]]]:
         store = self.svc.stores.get(self.dataset.upstream)
-        for batch in store.stream(self.plan, self.svc.settings.batch_size):   # 6. fetch
+        fetched = store.stream(self.plan, self.svc.settings.batch_size)       # 6. fetch
+        if self.plan.limit is None or self.plan.limit > self.svc.settings.batch_size:
+            fetched = prefetch(fetched)  # overlap the database round trips with step 7
+        for batch in fetched:
             yield batch, self.desensitizer.apply(batch)                       # 7. desensitize
 
     def cursor_after(self, last_key: Any) -> str:
@@ -181,7 +184,8 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
     })
     release = Release(svc=svc, ctx=ctx, dataset=dataset, fields=released, decision=decision,
                       plan=plan, fingerprint=fingerprint, audit=audit,
-                      desensitizer=Desensitizer(released, col_ctx))
+                      desensitizer=Desensitizer(released, col_ctx, frozenset(
+                          f.name for f in dataset.fields if f.type == "string")))
     release.stats["page_limit"] = limit
     return release
 

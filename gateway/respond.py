@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -18,9 +18,9 @@ from gateway.errors import GatewayError
 from gateway.pipeline import Release
 
 
-def _rows(names: list[str], cols: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
+def _rows(names: list[str], cols: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     columns = [cols[name] for name in names]
-    return [dict(zip(names, vals)) for vals in zip(*columns)][:n]
+    return [dict(zip(names, vals)) for vals in zip(*columns)]
 
 
 def fields_meta(release: Release) -> dict[str, dict[str, Any]]:
@@ -35,7 +35,7 @@ def page(release: Release) -> dict[str, Any]:
     last_keys: list[Any] = []
     key_name = release.dataset.key
     for batch, cols in release.batches():
-        rows.extend(_rows(names, cols, batch.n_rows))
+        rows.extend(_rows(names, cols))
         last_keys.extend(batch.columns[key_name])
     next_cursor = None
     if len(rows) > limit:
@@ -71,7 +71,7 @@ def stream(release: Release, fmt: str) -> Iterator[bytes]:
                 writer.writerows(zip(*[cols[n] for n in names]))
                 chunk = buf.getvalue().encode()
             else:
-                rows = _rows(names, cols, batch.n_rows)
+                rows = _rows(names, cols)
                 chunk = b"\n".join(map(orjson.dumps, rows)) + b"\n"
             digest.update(chunk)
             yield chunk

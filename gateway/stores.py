@@ -6,8 +6,10 @@ are streamed with server-side cursors (``stream_results``), never materialized w
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,10 +21,10 @@ from gateway.plan import QueryPlan
 
 @dataclass
 class Batch:
-    """One batch of rows as columns: ``columns[name]`` is a list of cell values."""
+    """One batch of rows as columns: ``columns[name]`` is a sequence of cell values."""
 
     names: tuple[str, ...]
-    columns: dict[str, list[Any]]
+    columns: dict[str, Sequence[Any]]
     n_rows: int
     last_key: Any
 
@@ -59,8 +61,7 @@ class SqlStore:
                     .execute(query)
                 for rows in result.partitions():
                     cols = list(zip(*rows))
-                    yield Batch(names=names,
-                                columns={n: list(c) for n, c in zip(names, cols)},
+                    yield Batch(names=names, columns=dict(zip(names, cols)),
                                 n_rows=len(rows), last_key=rows[-1][key_idx])
         except sa.exc.SQLAlchemyError as exc:
             # Never echo the statement or parameters: they may hold personal data.
@@ -104,3 +105,52 @@ class StoreRegistry:
             for s in self._stores.values():
                 s.close()
             self._stores.clear()
+
+
+_DONE = object()
+
+
+def prefetch(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Run a batch iterator in a background thread, ``depth`` batches ahead.
+
+    The database driver waits on the network without the GIL, so fetching the next
+    batch overlaps with desensitizing this one. Errors are re-raised in the consumer;
+    when the consumer stops early (client gone), the producer stops and closes the
+    cursor in its own thread.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with contextlib.closing(batches):  # type: ignore[type-var]
+                for b in batches:
+                    while not stop.is_set():
+                        try:
+                            q.put(b, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="store-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
