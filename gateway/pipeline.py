@@ -77,7 +77,7 @@ class Release:
     def cursor_after(self, last_key: Any) -> str:
         from gateway.plan import encode_cursor
 
-        return encode_cursor(self.svc.keyring_or_fail().cursor_key().secret, last_key,
+        return encode_cursor(self.svc.keyring_or_fail().cursor_key(), last_key,
                              self.fingerprint)
 
     def record(self, kind: str, extra: dict[str, Any]) -> int:
@@ -92,8 +92,9 @@ def _hash_filters(svc: Services, filters: list[Filter], dataset: DatasetSpec) ->
     for f in filters:
         value: Any = f.value
         if declared[f.field].is_personal and f.op != "is_null":
-            digest = keyring.mac("audit-filter", json.dumps(value, default=str).encode())
-            value = "hmac-sha256:" + digest.hex()[:32]
+            tagged = keyring.mac_tagged("audit-filter",
+                                        json.dumps(value, default=str).encode())
+            value = f"hmac-sha256:{tagged.key_id}:{tagged.digest.hex()[:32]}"
         elif not isinstance(value, (str, int, float, bool, list)):
             value = str(value)
         out.append({"field": f.field, "op": f.op, "value": value})
@@ -161,7 +162,7 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
                                     grant["id"] if grant else None)
     after = None
     if req.cursor:
-        after = decode_cursor(svc.keyring_or_fail().cursor_key().secret, req.cursor,
+        after = decode_cursor(svc.keyring_or_fail().cursor_key_for, req.cursor,
                               fingerprint, dataset.field_map()[dataset.key])
     cap = decision.max_rows if decision.max_rows is not None else svc.settings.page_limit_max
     if mode == "page":

@@ -13,13 +13,14 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 
 from gateway.catalog import DatasetSpec, FieldSpec
 from gateway.errors import BadCursor, BadFilter, UnknownField
 from gateway.policy.decision import FILTER_OPS
+from keys.keyring import DerivedKey
 
 MAX_IN_VALUES = 1000
 MAX_STRING = 1000
@@ -187,22 +188,28 @@ def _unb64(s: str) -> bytes:
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-def encode_cursor(key: bytes, last_key: Any, fingerprint: str) -> str:
+def encode_cursor(key: DerivedKey, last_key: Any, fingerprint: str) -> str:
+    """``<key id>.<body>.<tag>``: the key id lets a rotated cursor key still verify."""
     if isinstance(last_key, (dt.date, dt.datetime)):
         last_key = last_key.isoformat()
     body = json.dumps({"k": last_key, "q": fingerprint}, separators=(",", ":")).encode()
-    tag = hmac.new(key, body, hashlib.sha256).digest()[:16]
-    return f"{_b64(body)}.{_b64(tag)}"
+    tag = hmac.new(key.secret, body, hashlib.sha256).digest()[:16]
+    return f"{key.key_id}.{_b64(body)}.{_b64(tag)}"
 
 
-def decode_cursor(key: bytes, cursor: str, fingerprint: str, key_field: FieldSpec) -> Any:
+def decode_cursor(key_for: Callable[[str], DerivedKey], cursor: str, fingerprint: str,
+                  key_field: FieldSpec) -> Any:
     """Verify the cursor's MAC and that it belongs to this same query; return the last key."""
     try:
-        body_s, tag_s = cursor.split(".")
+        key_id, body_s, tag_s = cursor.split(".")
         body, tag = _unb64(body_s), _unb64(tag_s)
     except (ValueError, binascii.Error) as exc:
         raise BadCursor("cursor is malformed") from exc
-    expected = hmac.new(key, body, hashlib.sha256).digest()[:16]
+    try:
+        key = key_for(key_id)
+    except Exception:  # unknown or retired key id: same answer as a forged cursor
+        raise BadCursor("cursor was not issued by this gateway or was altered") from None
+    expected = hmac.new(key.secret, body, hashlib.sha256).digest()[:16]
     if not hmac.compare_digest(expected, tag):
         raise BadCursor("cursor was not issued by this gateway or was altered")
     doc = json.loads(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -16,8 +17,10 @@ from gateway.settings import Settings
 from gateway.stores import StoreRegistry
 from keys.keyring import KeyRing
 from keys.master import KeyError_, load_master_key
+from keys.store import SqlKeyStore, create_tables
 
 log = logging.getLogger("gateway")
+KEYRING_REFRESH_S = 30.0
 
 
 class UnloadedEngine:
@@ -33,6 +36,15 @@ class UnloadedEngine:
 
     def version(self) -> str:
         return ""
+
+
+def open_keyring(settings: Settings, engine: sa.Engine) -> KeyRing:
+    """The versioned key ring in the state database, unlocked by the master key (creates
+    version 1 of each purpose on first use)."""
+    secret = settings.master_key.get_secret_value() if settings.master_key else None
+    master = load_master_key(secret, settings.resolved_master_key_file())
+    create_tables(engine)
+    return KeyRing.open(SqlKeyStore(engine), master)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
@@ -60,6 +72,7 @@ class Services:
     stores: StoreRegistry
     recorder: Recorder
     problems: dict[str, str] = field(default_factory=dict)
+    _keyring_checked: float = field(default_factory=time.monotonic)
 
     @classmethod
     def build(cls, settings: Settings, *, policy: PolicyEngine | None = None) -> "Services":
@@ -79,8 +92,7 @@ class Services:
                 problems["catalog"] = exc.message
         keyring: KeyRing | None = None
         try:
-            secret = settings.master_key.get_secret_value() if settings.master_key else None
-            keyring = KeyRing(load_master_key(secret, settings.resolved_master_key_file()))
+            keyring = open_keyring(settings, engine)
         except KeyError_ as exc:
             problems["keys"] = str(exc)
         if policy is None:
@@ -96,9 +108,19 @@ class Services:
                    recorder=StateDbRecorder(engine), problems=problems)
 
     def keyring_or_fail(self) -> KeyRing:
+        """The key ring, refreshed at most every ``KEYRING_REFRESH_S`` so that a rotation or
+        retirement by another replica takes effect here too."""
         if self.keyring is None:
             raise Unavailable(f"key ring not loaded: {self.problems.get('keys', 'unknown')}",
                               code="keys_unavailable")
+        now = time.monotonic()
+        if now - self._keyring_checked > KEYRING_REFRESH_S:
+            self._keyring_checked = now
+            try:
+                self.keyring.refresh()
+            except KeyError_ as exc:
+                raise Unavailable(f"key ring refresh failed: {exc}",
+                                  code="keys_unavailable") from None
         return self.keyring
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from gateway import auth, grants, state
 from gateway.catalog import Catalog, parse_catalog_file
+from gateway.services import open_keyring
 from gateway.settings import Settings
 from keys.master import create_master_key_file
 
@@ -73,7 +74,9 @@ def init_data_dir(s: Settings, *, demo: bool, rows: int,
     _ensure_master_key(s, echo)
     engine = state.make_engine(s.resolved_state_url())
     state.create_schema(engine)
+    ring = open_keyring(s, engine)
     echo(f"state database ready: {s.resolved_state_url()}")
+    echo(f"key ring ready: {', '.join(k.id for k in ring.list() if k.status == 'primary')}")
     if not demo:
         return None
     return _init_demo(s, engine, rows, echo)

@@ -202,8 +202,8 @@ def test_cursor_is_tamper_proof_and_bound_to_query(client: TestClient,
                                                    tokens: dict[str, str]) -> None:
     r = q(client, tokens["op-hotline"], "qiye_dengji", {"fields": ["id"], "limit": 5})
     cursor = r.json()["next_cursor"]
-    body_part, tag = cursor.split(".")
-    flipped = ("A" if body_part[0] != "A" else "B") + body_part[1:] + "." + tag
+    kid, body_part, tag = cursor.split(".")
+    flipped = f"{kid}." + ("A" if body_part[0] != "A" else "B") + body_part[1:] + "." + tag
     r = q(client, tokens["op-hotline"], "qiye_dengji",
           {"fields": ["id"], "limit": 5, "cursor": flipped})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_cursor"

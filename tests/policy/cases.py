@@ -43,6 +43,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "agent_name": _field("PERSON", 3, operator="keep"),  # catalog keep: not honoured
     "blood_type": _field("MEDICAL", 4),  # a PII type with no default operator
     "odd": _field(None, 1, operator="shuffle"),  # an operator the gateway lacks
+    "remark": _field(None, 2, operator="keep", free_text=True),  # catalog keep: not honoured
 }
 
 GRANT: dict[str, Any] = {
@@ -191,6 +192,11 @@ CASES: list[Case] = [
         _allow(_OPEN, {"company_uscc": op("keep", explicit=True), "agent_name": op("mask")}),
     ),
     Case(
+        "unconditional_free_text_scrubbed_despite_catalog_keep",
+        make_input("unconditional", ["note", "remark"]),
+        _allow(_OPEN, {"note": op("scrub"), "remark": op("scrub")}),
+    ),
+    Case(
         "unconditional_unknown_pii_type_suppressed",
         make_input("unconditional", ["blood_type"]),
         _allow(_OPEN, {"blood_type": op("suppress")}),
@@ -242,17 +248,25 @@ CASES: list[Case] = [
         "conditional_keep_override_is_explicit",
         make_input(
             "conditional",
-            ["name", "gender"],
+            ["name", "gender", "note", "region_code"],
             grant(
+                fields=["name", "gender", "note", "region_code"],
                 operators={
                     "name": {"operator": "keep", "params": {}},
+                    "note": {"operator": "keep"},
+                    "region_code": {"operator": "keep", "params": {}},
                     "gender": {"operator": "generalize", "params": {"levels": 1}},
-                }
+                },
             ),
         ),
         _allow(
             _GRANTED,
-            {"name": op("keep", explicit=True), "gender": op("generalize", levels=1)},
+            {
+                "name": op("keep", explicit=True),
+                "note": op("keep", explicit=True),
+                "region_code": op("keep"),
+                "gender": op("generalize", levels=1),
+            },
             row_filter=_ROW_FILTER,
             max_rows=500,
         ),
@@ -296,6 +310,19 @@ CASES: list[Case] = [
         "conditional_status_expired",
         make_input("conditional", ["name"], grant(status="expired")),
         deny('grant_expired: grant "g-1" is expired'),
+    ),
+    Case(
+        "conditional_grant_for_another_dataset_or_operator",
+        make_input("conditional", ["name"], grant(dataset_id="other", operator_id="op-2")),
+        deny(
+            'grant_not_for_dataset: grant "g-1" is for another dataset',
+            'grant_not_for_operator: grant "g-1" is for another operator',
+        ),
+    ),
+    Case(
+        "conditional_grant_naming_this_dataset_and_operator",
+        make_input("conditional", ["gender"], grant(dataset_id="huji_renkou", operator_id="op-1")),
+        _allow(_GRANTED, {"gender": op("keep")}, row_filter=_ROW_FILTER, max_rows=500),
     ),
     Case(
         "conditional_mode_not_granted",

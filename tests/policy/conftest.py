@@ -45,9 +45,8 @@ def make_engine(request: pytest.FixtureRequest) -> Iterator[EngineFactory]:
         else:
             server = FakeOpaServer().start()
             servers.append(server)
-            engine = OpaServerEngine(
-                bundle, host=server.host, port=server.port, timeout_s=timeout_s
-            )
+            OpaServerEngine(server.url, bundle).close()  # push with the default timeout
+            engine = OpaServerEngine(server.url, bundle, timeout_s=timeout_s, push=False)
         built.append(engine)
         return engine
 
@@ -63,7 +62,7 @@ def repo_engines(repo_bundle: PolicyBundle) -> Iterator[dict[str, PolicyEngine]]
     """One engine of each kind on the repository's policies, shared by the table."""
     server = FakeOpaServer().start()
     embedded = EmbeddedOpaEngine(repo_bundle, workers=2)
-    remote = OpaServerEngine(repo_bundle, host=server.host, port=server.port)
+    remote = OpaServerEngine(server.url, repo_bundle)
     yield {"embedded-opa": embedded, "opa-server": remote}
     embedded.close()
     remote.close()

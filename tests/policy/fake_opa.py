@@ -197,6 +197,7 @@ class FakeOpaServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self.fake
         self.host, self.port = "127.0.0.1", int(self._server.server_address[1])
+        self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

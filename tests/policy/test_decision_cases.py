@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
+from gateway.policy.bundle import PolicyBundle
 from gateway.policy.decision import KNOWN_OPERATORS, PolicyEngine
+from gateway.policy.embedded import EmbeddedOpaEngine
 
 from .cases import CASES, Case
 
@@ -30,7 +34,8 @@ def test_allowed_decisions_respect_gateway_invariants(
     assert set(decision.fields) == set(case.input["request"]["fields"])
     for name, rule in decision.fields.items():
         assert rule.operator in KNOWN_OPERATORS
-        if rule.operator == "keep" and fields[name]["pii"] is not None:
+        personal = fields[name]["pii"] is not None or fields[name]["free_text"]
+        if rule.operator == "keep" and personal:
             assert rule.params.get("explicit") is True, name
 
 
@@ -46,3 +51,16 @@ def test_engines_agree_on_every_case(repo_engines: dict[str, PolicyEngine]) -> N
             theirs.max_rows,
         ), case.id
         assert ours.policy_version == theirs.policy_version
+
+
+def test_embedded_decides_correctly_from_many_threads(repo_bundle: PolicyBundle) -> None:
+    def check(offset: int) -> list[str]:
+        wrong = []
+        for i in range(60):
+            case = CASES[(offset + i) % len(CASES)]
+            if dict(engine.decide(case.input).raw) != case.expected:
+                wrong.append(case.id)
+        return wrong
+
+    with EmbeddedOpaEngine(repo_bundle, workers=3) as engine, ThreadPoolExecutor(6) as pool:
+        assert [w for ws in pool.map(check, range(6)) for w in ws] == []

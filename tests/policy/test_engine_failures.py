@@ -10,6 +10,7 @@ from gateway.policy.bundle import PolicyBundle, PolicyLoadError
 from gateway.policy.embedded import EmbeddedOpaEngine
 from gateway.policy.opa_server import OpaServerEngine
 
+from .cases import grant, make_input
 from .conftest import EngineFactory
 from .fake_opa import FakeOpaServer
 
@@ -71,9 +72,9 @@ def test_policy_that_does_not_compile_is_refused(make_engine: EngineFactory) -> 
 
 
 def test_embedded_keeps_answering_after_a_timeout() -> None:
-    with EmbeddedOpaEngine(SLOW, timeout_s=0.05, workers=2) as engine:
+    with EmbeddedOpaEngine(SLOW, timeout_s=0.2, workers=2) as engine:
         with pytest.raises(PolicyUnavailable):
-            engine.decide({"n": 2_000_000})
+            engine.decide({"n": 4_000_000})
         assert engine.decide({"n": 1}).allow
 
 
@@ -93,7 +94,7 @@ def test_embedded_trace_names_rules_that_fired() -> None:
 
 
 def test_opa_server_sends_strict_builtin_errors(fake_opa: FakeOpaServer) -> None:
-    engine = OpaServerEngine(UNDEFINED, host=fake_opa.host, port=fake_opa.port)
+    engine = OpaServerEngine(fake_opa.url, UNDEFINED)
     with pytest.raises(PolicyUnavailable):
         engine.decide({})
     assert (
@@ -103,7 +104,8 @@ def test_opa_server_sends_strict_builtin_errors(fake_opa: FakeOpaServer) -> None
 
 
 def test_opa_server_slow_reply_is_a_timeout(fake_opa: FakeOpaServer) -> None:
-    engine = OpaServerEngine(UNDEFINED, host=fake_opa.host, port=fake_opa.port, timeout_s=0.1)
+    OpaServerEngine(fake_opa.url, UNDEFINED).close()
+    engine = OpaServerEngine(fake_opa.url, UNDEFINED, timeout_s=0.1, push=False)
     fake_opa.fake.delay_s = 1.0
     with pytest.raises(PolicyUnavailable) as err:
         engine.decide({})
@@ -111,9 +113,20 @@ def test_opa_server_slow_reply_is_a_timeout(fake_opa: FakeOpaServer) -> None:
 
 
 def test_opa_server_unreachable_is_denied(fake_opa: FakeOpaServer) -> None:
-    port = fake_opa.port
+    url = fake_opa.url
     fake_opa.stop()
-    engine = OpaServerEngine(UNDEFINED, host="127.0.0.1", port=port, push=False, timeout_s=0.5)
+    engine = OpaServerEngine(url, UNDEFINED, push=False, timeout_s=0.5)
     with pytest.raises(PolicyUnavailable) as err:
         engine.decide({})
     assert err.value.code == "policy_unreachable"
+
+
+def test_unparsable_grant_term_is_an_engine_error(
+    make_engine: EngineFactory, repo_bundle: PolicyBundle
+) -> None:
+    engine = make_engine(repo_bundle)
+    doc = make_input("conditional", ["name"], grant(valid_to="next year"))
+    with pytest.raises(PolicyUnavailable) as err:
+        engine.decide(doc)
+    assert err.value.code == "policy_error"
+    assert "time.parse_rfc3339_ns" in err.value.message

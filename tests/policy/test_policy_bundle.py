@@ -97,14 +97,14 @@ def test_missing_directory_refused(tmp_path: Path) -> None:
 def test_unsafe_policy_id_refused_before_any_request(path: str, fake_opa: FakeOpaServer) -> None:
     bundle = PolicyBundle.build({path: "package x\n\ny := 1\n"})
     with pytest.raises(PolicyLoadError, match="unsafe policy id"):
-        OpaServerEngine(bundle, host=fake_opa.host, port=fake_opa.port, policy_prefix="")
+        OpaServerEngine(fake_opa.url, bundle, policy_prefix="")
     assert fake_opa.fake.requests == []
 
 
 def test_unsafe_data_key_refused_before_any_request(fake_opa: FakeOpaServer) -> None:
     bundle = PolicyBundle.build({"x.rego": "package x\n\ny := 1\n"}, data={"../policies": {}})
     with pytest.raises(PolicyLoadError, match="unsafe data key"):
-        OpaServerEngine(bundle, host=fake_opa.host, port=fake_opa.port)
+        OpaServerEngine(fake_opa.url, bundle)
     assert fake_opa.fake.requests == []
 
 
@@ -112,8 +112,8 @@ def test_push_uploads_source_unchanged_and_removes_stale(
     fake_opa: FakeOpaServer, repo_bundle: PolicyBundle
 ) -> None:
     old = PolicyBundle.build({"gateway/old.rego": "package gateway.old\n\nx := 1\n"})
-    OpaServerEngine(old, host=fake_opa.host, port=fake_opa.port)
-    OpaServerEngine(repo_bundle, host=fake_opa.host, port=fake_opa.port)
+    OpaServerEngine(fake_opa.url, old)
+    OpaServerEngine(fake_opa.url, repo_bundle)
     assert fake_opa.fake.policies == {f"pgw/{p}": s for p, s in repo_bundle.modules.items()}
     assert fake_opa.fake.data == dict(repo_bundle.data)
 
@@ -121,5 +121,11 @@ def test_push_uploads_source_unchanged_and_removes_stale(
 def test_push_does_not_rewrite_v0_policies(fake_opa: FakeOpaServer) -> None:
     v0 = PolicyBundle.build({"legacy.rego": "package legacy\n\nallow { true }\n"})
     with pytest.raises(PolicyLoadError, match=r"legacy.rego:3: rego_parse_error"):
-        OpaServerEngine(v0, host=fake_opa.host, port=fake_opa.port)
+        OpaServerEngine(fake_opa.url, v0)
     assert fake_opa.fake.requests == [("PUT", "/v1/policies/pgw/legacy.rego")]
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8181", "ftp://opa", "http://opa:8181/v1", "http://"])
+def test_bad_opa_url_refused(url: str, repo_bundle: PolicyBundle) -> None:
+    with pytest.raises(ConfigError, match="OPA URL"):
+        OpaServerEngine(url, repo_bundle, push=False)
