@@ -19,11 +19,13 @@ principal_app = typer.Typer(no_args_is_help=True, help="Operators and staff prin
 grant_app = typer.Typer(no_args_is_help=True, help="Grants (approved applications, licenses).")
 policy_app = typer.Typer(no_args_is_help=True, help="Rego policies.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The data catalog.")
+keys_app = typer.Typer(no_args_is_help=True, help="The key ring: list, rotate, retire.")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(principal_app, name="principal")
 app.add_typer(grant_app, name="grant")
 app.add_typer(policy_app, name="policy")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(keys_app, name="keys")
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Overrides GATEWAY_DATA_DIR.")]
 
@@ -202,6 +204,58 @@ def policy_test(policy_dir: Annotated[Optional[Path], typer.Option()] = None) ->
     typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed or not results:
         raise typer.Exit(1)
+
+
+def _ring(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from gateway.services import open_keyring
+    from keys.master import KeyError_
+
+    s, engine = _state(data_dir)
+    try:
+        return open_keyring(s, engine)
+    except KeyError_ as exc:
+        typer.secho(f"error [keys_unavailable]: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """Every key's id, purpose, version, status and algorithm (never the secret)."""
+    for k in _ring(data_dir).list():
+        typer.echo(f"{k.id:24} {k.purpose:15} v{k.version:<3} {k.status:8} {k.alg}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(purpose: Annotated[str, typer.Option(help="signing, bundle-signing, "
+                                                     "pseudonym, token, wrapping, cursor, mac")],
+                data_dir: DataDir = None) -> None:
+    """Add a new version of PURPOSE and make it primary; older versions still verify."""
+    from keys.errors import KeyRingError
+
+    try:
+        typer.echo(_ring(data_dir).rotate(purpose))
+    except (KeyRingError, ValueError) as exc:
+        typer.secho(f"error [key_rotate_failed]: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: str, data_dir: DataDir = None) -> None:
+    """Retire a non-primary key: it makes nothing new (public keys still verify)."""
+    from keys.errors import KeyRingError
+
+    try:
+        info = _ring(data_dir).retire(key_id)
+    except KeyRingError as exc:
+        typer.secho(f"error [key_retire_failed]: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{info.id} {info.status}")
+
+
+@keys_app.command("public")
+def keys_public(data_dir: DataDir = None) -> None:
+    """The public verification keys (JWK + PEM) as JSON."""
+    typer.echo(json.dumps(_ring(data_dir).public_keys(), indent=2))
 
 
 @app.command("demo-data")
