@@ -20,12 +20,14 @@ grant_app = typer.Typer(no_args_is_help=True, help="Grants (approved application
 policy_app = typer.Typer(no_args_is_help=True, help="Rego policies.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The data catalog.")
 keys_app = typer.Typer(no_args_is_help=True, help="The key ring: list, rotate, retire.")
+receipt_app = typer.Typer(no_args_is_help=True, help="Release receipts.")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(principal_app, name="principal")
 app.add_typer(grant_app, name="grant")
 app.add_typer(policy_app, name="policy")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(keys_app, name="keys")
+app.add_typer(receipt_app, name="receipt")
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Overrides GATEWAY_DATA_DIR.")]
 
@@ -256,6 +258,54 @@ def keys_retire(key_id: str, data_dir: DataDir = None) -> None:
 def keys_public(data_dir: DataDir = None) -> None:
     """The public verification keys (JWK + PEM) as JSON."""
     typer.echo(json.dumps(_ring(data_dir).public_keys(), indent=2))
+
+
+@receipt_app.command("verify")
+def receipt_verify(
+    receipt: Annotated[Optional[Path], typer.Argument(
+        help="A receipt, or a whole JSON page response (rows + receipt).")] = None,
+    payload: Annotated[Optional[Path], typer.Option(help="Payload bytes to check the "
+                                                    "receipt's SHA-256 against.")] = None,
+    stream: Annotated[Optional[Path], typer.Option(help="An NDJSON or CSV export with its "
+                                                   "receipt trailer.")] = None,
+    keys: Annotated[Optional[Path], typer.Option(help="Published keys (GET /v1/keys); "
+                                                 "default: the local key ring.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Verify a receipt's signature and payload hash, offline."""
+    import orjson
+
+    from gateway.receipts import ReceiptInvalid, public_key_verifier, split_stream, \
+        verify_receipt
+
+    try:
+        body: bytes | None = None
+        if stream is not None:
+            raw = stream.read_bytes()
+            fmt = "csv" if b"\n#pgw-receipt " in raw or raw.startswith(b"#pgw-receipt ") \
+                else "ndjson"
+            body, doc = split_stream(raw, fmt)
+        elif receipt is not None:
+            doc = json.loads(receipt.read_text(encoding="utf-8"))
+            if "receipt" in doc and "rows" in doc:
+                body, doc = orjson.dumps(doc["rows"]), doc["receipt"]
+        else:
+            typer.secho("give a RECEIPT file or --stream FILE", err=True)
+            raise typer.Exit(2)
+        if payload is not None:
+            body = payload.read_bytes()
+        if keys is not None:
+            published = json.loads(keys.read_text())
+            verifier = public_key_verifier(published.get("keys", published))
+        else:
+            verifier = _ring(data_dir).verify
+        verify_receipt(doc, verifier, body)
+    except (ReceiptInvalid, ValueError, KeyError) as exc:
+        typer.echo(f"INVALID: {exc}")
+        raise typer.Exit(1)
+    what = "signature and payload" if body is not None else "signature (no payload given)"
+    typer.echo(f"OK {doc['receipt_id']}: {what} verified; {doc['row_count']} rows of "
+               f"{doc['dataset']} under grant {doc['grant_id']}, key {doc['key_id']}")
 
 
 @app.command("demo-data")

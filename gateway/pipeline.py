@@ -26,6 +26,7 @@ from gateway.errors import AuditUnavailable, Forbidden, GatewayError, PolicyDeni
 from gateway.grants import find_grant
 from gateway.plan import Filter, QueryPlan, decode_cursor, query_fingerprint, validate_filters
 from gateway.policy.decision import Decision
+from gateway.receipts import new_receipt_id
 from gateway.services import Services
 from gateway.stores import Batch, prefetch
 
@@ -63,6 +64,7 @@ class Release:
     plan: QueryPlan
     fingerprint: str
     audit: dict[str, Any]
+    receipt_id: str
     desensitizer: Desensitizer
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -183,8 +185,11 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
         "row_filter": [{"field": f.field, "op": f.op} for f in row_filter],
         "max_rows": decision.max_rows,
     })
+    receipt_id = new_receipt_id()
+    audit["receipt_id"] = receipt_id
+    svc.recorder.record("decision", ctx.request_id, audit)                    # 9. record
     release = Release(svc=svc, ctx=ctx, dataset=dataset, fields=released, decision=decision,
-                      plan=plan, fingerprint=fingerprint, audit=audit,
+                      plan=plan, fingerprint=fingerprint, audit=audit, receipt_id=receipt_id,
                       desensitizer=Desensitizer(released, col_ctx, frozenset(
                           f.name for f in dataset.fields if f.type == "string")))
     release.stats["page_limit"] = limit

@@ -1,12 +1,16 @@
-"""Step 10: turn a ``Release`` into a JSON page or a streamed NDJSON/CSV body.
+"""Steps 8-10: receipt, record, respond — a JSON page or a streamed NDJSON/CSV body.
 
-The release entry is recorded before a page is returned. A stream records the decision
-before its first byte and its release entry (rows sent, payload hash) when it ends.
+A page is fetched, hashed, its receipt signed and its release entry recorded before it is
+returned. A stream's decision entry is recorded before its first byte (in ``prepare``);
+its release entry (rows sent, payload hash, receipt id) when it ends, and only then is
+the receipt trailer sent. An export the client abandons is recorded as interrupted with
+the rows actually sent.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
@@ -16,6 +20,7 @@ import orjson
 
 from gateway.errors import GatewayError
 from gateway.pipeline import Release
+from gateway.receipts import CSV_TRAILER_PREFIX, NDJSON_TRAILER_KEY, sign_receipt
 
 
 def _rows(names: list[str], cols: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -25,6 +30,31 @@ def _rows(names: list[str], cols: dict[str, Sequence[Any]]) -> list[dict[str, An
 
 def fields_meta(release: Release) -> dict[str, dict[str, Any]]:
     return {f.name: {"operator": f.operator, "pii": f.pii} for f in release.fields}
+
+
+def _receipt(release: Release, row_count: int, digest: str, fmt: str,
+             status: str) -> dict[str, Any]:
+    a = release.audit
+    body = {
+        "receipt_id": release.receipt_id, "request_id": release.ctx.request_id,
+        "grant_id": a["grant_id"], "dataset": release.dataset.id,
+        "operator_id": a["principal"]["operator_id"], "org_uscc": a["principal"]["org_uscc"],
+        "fields": {f.name: f.operator for f in release.fields}, "row_count": row_count,
+        "payload_sha256": digest, "format": fmt, "status": status,
+        "policy_version": a["policy_version"], "policy_engine": a["policy_engine"],
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(),
+    }
+    return sign_receipt(release.svc.keyring_or_fail().sign, body)
+
+
+def _release_entry(receipt: dict[str, Any] | None, row_count: int, digest: str, fmt: str,
+                   status: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"row_count": row_count, "payload_sha256": digest, "format": fmt,
+                             "status": status}
+    if receipt is not None:
+        entry["receipt_key_id"] = receipt["key_id"]
+        entry["receipt_signature"] = receipt["signature"]
+    return entry
 
 
 def page(release: Release) -> dict[str, Any]:
@@ -41,51 +71,54 @@ def page(release: Release) -> dict[str, Any]:
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = release.cursor_after(last_keys[limit - 1])
-    payload = orjson.dumps(rows)
-    digest = hashlib.sha256(payload).hexdigest()
-    release.record("release", {"row_count": len(rows), "payload_sha256": digest,
-                               "format": "json", "status": "complete"})
+    digest = hashlib.sha256(orjson.dumps(rows)).hexdigest()
+    receipt = _receipt(release, len(rows), digest, "json", "complete")
+    release.record("release", _release_entry(receipt, len(rows), digest, "json", "complete"))
     return {"rows": rows, "next_cursor": next_cursor, "fields": fields_meta(release),
-            "request_id": release.ctx.request_id, "payload_sha256": digest}
+            "request_id": release.ctx.request_id, "receipt": receipt}
 
 
 def stream(release: Release, fmt: str) -> Iterator[bytes]:
-    """Yield the body in batches; memory stays bounded by one batch."""
+    """Yield the body in batches (memory bounded by one batch), then the receipt trailer."""
     names = [f.name for f in release.fields]
     digest = hashlib.sha256()
     sent = 0
     status = "interrupted"
-    last_key: Any = None
     try:
         if fmt == "csv":
             buf = io.StringIO()
-            writer = csv.writer(buf, lineterminator="\n")
-            writer.writerow(names)
+            csv.writer(buf, lineterminator="\n").writerow(names)
             chunk = buf.getvalue().encode()
             digest.update(chunk)
             yield chunk
         for batch, cols in release.batches():
             if fmt == "csv":
                 buf = io.StringIO()
-                writer = csv.writer(buf, lineterminator="\n")
-                writer.writerows(zip(*[cols[n] for n in names]))
+                csv.writer(buf, lineterminator="\n").writerows(zip(*[cols[n] for n in names]))
                 chunk = buf.getvalue().encode()
             else:
-                rows = _rows(names, cols)
-                chunk = b"\n".join(map(orjson.dumps, rows)) + b"\n"
+                chunk = b"\n".join(map(orjson.dumps, _rows(names, cols))) + b"\n"
             digest.update(chunk)
             yield chunk
             sent += batch.n_rows
-            last_key = batch.last_key
         status = "complete"
+        if release.plan.limit is not None and sent >= release.plan.limit:
+            status = "truncated_at_max_rows"
     except GatewayError as exc:
         status = f"failed: {exc.code}"
         raise
     finally:
-        extra: dict[str, Any] = {"row_count": sent, "payload_sha256": digest.hexdigest(),
-                                 "format": fmt, "status": status}
-        if status == "complete" and release.plan.limit is not None and sent >= release.plan.limit:
-            extra["truncated_at_max_rows"] = True
-            extra["last_key_cursor"] = release.cursor_after(last_key) if last_key is not None \
-                else None
-        release.record("release", extra)
+        if status in ("complete", "truncated_at_max_rows"):
+            receipt = _receipt(release, sent, digest.hexdigest(), fmt, status)
+            release.record("release", _release_entry(receipt, sent, digest.hexdigest(), fmt,
+                                                     status))
+        else:
+            # Interrupted by the client or failed: record what actually left, no receipt.
+            release.record("release", _release_entry(None, sent, digest.hexdigest(), fmt,
+                                                     status))
+            receipt = None
+    if receipt is not None:
+        if fmt == "csv":
+            yield CSV_TRAILER_PREFIX + orjson.dumps(receipt) + b"\n"
+        else:
+            yield orjson.dumps({NDJSON_TRAILER_KEY: receipt}) + b"\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway import respond
@@ -59,9 +60,17 @@ async def query(dataset_id: str, body: QueryRequest, request: Request, svc: Serv
     if fmt is None:
         release = await run_in_threadpool(prepare, svc, principal, dataset_id, body, ctx,
                                           mode="page")
-        return await run_in_threadpool(respond.page, release)
+        page = await run_in_threadpool(respond.page, release)
+        return Response(orjson.dumps(page), media_type="application/json",
+                        headers={"Gateway-Receipt-Id": release.receipt_id})
     release = await run_in_threadpool(prepare, svc, principal, dataset_id, body, ctx,
                                       mode="stream")
     media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
     return StreamingResponse(respond.stream(release, fmt), media_type=media,
-                             headers={"X-Request-Id": ctx.request_id})
+                             headers={"Gateway-Receipt-Id": release.receipt_id})
+
+
+@router.get("/keys")
+def public_keys(svc: ServicesDep) -> dict[str, Any]:
+    """Public verification keys by key id (receipts, checkpoints, bundles). No secrets."""
+    return {"keys": svc.keyring_or_fail().public_keys()}

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
+from gateway.receipts import split_stream
 from gateway.settings import Settings
 from tests.gateway.helpers import bearer, creds, raw_identifiers
 
@@ -218,12 +219,17 @@ def test_ndjson_and_csv_streams(client: TestClient, tokens: dict[str, str],
     r = q(client, tokens["op-hotline"], "qiye_dengji", {"fields": ["id", "legal_rep"]},
           Accept="application/x-ndjson")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
-    lines = [orjson.loads(x) for x in r.content.splitlines()]
+    payload, receipt = split_stream(r.content, "ndjson")
+    lines = [orjson.loads(x) for x in payload.splitlines()]
     assert len(lines) == total and all("*" in x["legal_rep"] for x in lines)
+    assert receipt["row_count"] == total and receipt["status"] == "complete"
+    assert receipt["receipt_id"] == r.headers["Gateway-Receipt-Id"]
     r = q(client, tokens["op-hotline"], "qiye_dengji", {"fields": ["id", "phone"]},
           Accept="text/csv")
-    rows = r.text.splitlines()
+    payload, receipt = split_stream(r.content, "csv")
+    rows = payload.decode().splitlines()
     assert rows[0] == "id,phone" and len(rows) == total + 1
+    assert receipt["fields"] == {"id": "keep", "phone": "mask"}
     assert raw_identifiers(r.text) == []
 
 
