@@ -21,6 +21,9 @@ policy_app = typer.Typer(no_args_is_help=True, help="Rego policies.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The data catalog.")
 keys_app = typer.Typer(no_args_is_help=True, help="The key ring: list, rotate, retire.")
 receipt_app = typer.Typer(no_args_is_help=True, help="Release receipts.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+prove_app = typer.Typer(no_args_is_help=True, help="Inclusion and consistency proofs.")
+audit_app.add_typer(prove_app, name="prove")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(principal_app, name="principal")
 app.add_typer(grant_app, name="grant")
@@ -28,6 +31,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(keys_app, name="keys")
 app.add_typer(receipt_app, name="receipt")
+app.add_typer(audit_app, name="audit")
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Overrides GATEWAY_DATA_DIR.")]
 
@@ -306,6 +310,72 @@ def receipt_verify(
     what = "signature and payload" if body is not None else "signature (no payload given)"
     typer.echo(f"OK {doc['receipt_id']}: {what} verified; {doc['row_count']} rows of "
                f"{doc['dataset']} under grant {doc['grant_id']}, key {doc['key_id']}")
+
+
+@audit_app.command("verify")
+def audit_verify(keys: Annotated[Optional[Path], typer.Option(
+                     help="Published keys (GET /v1/keys) instead of the local ring.")] = None,
+                 data_dir: DataDir = None) -> None:
+    """Recompute the Merkle tree and check every signed checkpoint; exit 1 naming the
+    first entry that does not match."""
+    from gateway.auditlog import verify_log
+    from gateway.receipts import public_key_verifier
+
+    s, engine = _state(data_dir)
+    if keys is not None:
+        published = json.loads(keys.read_text())
+        verifier = public_key_verifier(published.get("keys", published))
+    else:
+        verifier = _ring(data_dir).verify
+    res = verify_log(engine, verifier, origin=s.audit_origin)
+    typer.echo(res.summary())
+    if not res.ok:
+        raise typer.Exit(1)
+
+
+@prove_app.command("inclusion")
+def audit_prove_inclusion(seq: int, size: Annotated[Optional[int], typer.Option(
+                              help="Tree size (default: latest)")] = None,
+                          data_dir: DataDir = None) -> None:
+    """Inclusion proof of entry SEQ in the tree of SIZE entries, as JSON."""
+    from gateway.auditlog import inclusion_proof
+
+    _, engine = _state(data_dir)
+    try:
+        typer.echo(json.dumps(inclusion_proof(engine, seq, size).to_json(), indent=2))
+    except GatewayError as exc:
+        _fail(exc)
+
+
+@prove_app.command("consistency")
+def audit_prove_consistency(old: int, new: Annotated[Optional[int], typer.Argument()] = None,
+                            data_dir: DataDir = None) -> None:
+    """Consistency proof that the tree of OLD entries is a prefix of the tree of NEW."""
+    from gateway.auditlog import consistency_proof
+
+    _, engine = _state(data_dir)
+    try:
+        typer.echo(json.dumps(consistency_proof(engine, old, new).to_json(), indent=2))
+    except GatewayError as exc:
+        _fail(exc)
+
+
+@audit_app.command("prune")
+def audit_prune(archive: Annotated[Path, typer.Option(help="Directory for the archive")],
+                data_dir: DataDir = None) -> None:
+    """Archive, then delete, entries older than the retention (GATEWAY_AUDIT_RETENTION_DAYS),
+    up to a signed checkpoint; the rest of the log still verifies."""
+    import datetime as dt
+
+    from gateway.auditlog import prune
+
+    s, engine = _state(data_dir)
+    res = prune(engine, archive, retention=dt.timedelta(days=s.audit_retention_days),
+                verify=_ring(data_dir).verify)
+    if res is None:
+        typer.echo("nothing older than the retention period ends at a signed checkpoint")
+    else:
+        typer.echo(f"archived entries {res.start}..{res.end - 1} to {res.archive}")
 
 
 @app.command("demo-data")

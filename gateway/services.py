@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from gateway import state
-from gateway.audit import Recorder, StateDbRecorder
+from gateway.audit import Recorder
+from gateway.auditlog import AuditLog
 from gateway.catalog import Catalog, parse_catalog_file
 from gateway.errors import GatewayError, PolicyUnavailable, Unavailable
 from gateway.policy.decision import Decision, PolicyEngine
@@ -103,9 +104,12 @@ class Services:
                 policy = UnloadedEngine(problems["policy"])
         for name, why in problems.items():
             log.error("start-up problem in %s: %s", name, why)
+        recorder = AuditLog(engine, signer=keyring, origin=settings.audit_origin,
+                            checkpoint_every=settings.audit_checkpoint_every,
+                            checkpoint_seconds=settings.audit_checkpoint_seconds)
         return cls(settings=settings, state_engine=engine, catalog=catalog, keyring=keyring,
                    policy=policy, stores=StoreRegistry(catalog.upstream_urls()),
-                   recorder=StateDbRecorder(engine), problems=problems)
+                   recorder=recorder, problems=problems)
 
     def keyring_or_fail(self) -> KeyRing:
         """The key ring, refreshed at most every ``KEYRING_REFRESH_S`` so that a rotation or
@@ -124,6 +128,12 @@ class Services:
         return self.keyring
 
     def close(self) -> None:
+        close_log = getattr(self.recorder, "close", None)
+        if callable(close_log):
+            try:
+                close_log()  # signs a final checkpoint
+            except Exception as exc:  # shutting down: report, never hide
+                log.error("audit log close failed: %s", exc)
         self.stores.close()
         close = getattr(self.policy, "close", None)
         if callable(close):

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(5000, ge=100, le=100_000)
     page_limit_default: int = Field(100, ge=1)
     page_limit_max: int = Field(1000, ge=1)
+    audit_origin: str = Field("public-data-gateway/audit",
+                              description="Origin line of signed audit checkpoints.")
+    audit_checkpoint_every: int = Field(1000, ge=1, description="Sign after N entries.")
+    audit_checkpoint_seconds: float = Field(10.0, gt=0, description="…or after T seconds.")
+    audit_retention_days: int = Field(1096, ge=183, description="Never prune younger entries.")
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -105,6 +105,9 @@ def _init_demo(s: Settings, engine: sa.Engine, rows: int,
     auth.create_principal(engine, "admin", "演示管理员", roles=["admin"])
     creds["admin"] = {"principal": "admin", "token": auth.create_api_key(engine, "admin",
                                                                          "admin")[1]}
+    auth.create_principal(engine, "auditor", "演示审计员", roles=["auditor"])
+    creds["auditor"] = {"principal": "auditor",
+                        "token": auth.create_api_key(engine, "auditor", "auditor")[1]}
     catalog = Catalog(engine)
     now = dt.datetime.now(dt.timezone.utc)
     demo_grants = _demo_grants(now)

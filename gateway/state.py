@@ -1,4 +1,6 @@
-"""The state database schema (SQLAlchemy Core): catalog, principals, API keys, grants, audit.
+"""The state database schema (SQLAlchemy Core): catalog, principals, API keys, grants.
+
+The audit log (gateway.auditlog) and the key ring (keys.store) own their tables.
 
 SQLite by default, PostgreSQL in production; the same code on both.
 """
@@ -69,19 +71,6 @@ grants = sa.Table(
     sa.Index("ix_grants_operator_dataset", "operator_id", "dataset_id"),
 )
 
-# Minimal append-only decision record; the Merkle log and receipts replace the
-# recorder behind the same seam (gateway.audit.Recorder).
-audit_events = sa.Table(
-    "audit_events",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(40), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("entry", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
 def make_engine(url: str) -> sa.Engine:
     """An engine for the state database; SQLite gets WAL and a busy timeout."""
     if url.startswith("sqlite"):
@@ -100,4 +89,10 @@ def make_engine(url: str) -> sa.Engine:
 
 
 def create_schema(engine: sa.Engine) -> None:
+    """Create every table the gateway keeps: state, audit log, key ring."""
+    from gateway.auditlog import create_schema as create_audit_schema
+    from keys.store import create_tables as create_key_tables
+
     metadata.create_all(engine)
+    create_audit_schema(engine)
+    create_key_tables(engine)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from gateway.api import admin, errors, health, operator
+from gateway.api import admin, audit, errors, health, operator
 from gateway.policy.decision import PolicyEngine
 from gateway.services import Services
 from gateway.settings import Settings, get_settings
@@ -42,4 +42,5 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(health.router)
     app.include_router(operator.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     return app

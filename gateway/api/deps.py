@@ -39,3 +39,4 @@ def require_role(role: str):  # type: ignore[no-untyped-def]
 
 OperatorDep = Annotated[Principal, Depends(require_role("operator"))]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+AuditorDep = Annotated[Principal, Depends(require_role("auditor"))]

@@ -78,7 +78,11 @@ class AuditLog:
     # --- the Recorder verb ---------------------------------------------------------
 
     def record(self, kind: str, request_id: str, entry: Mapping[str, Any]) -> int:
-        """Durably append one entry; return its sequence number (0-based leaf index)."""
+        """Durably append one entry; return its sequence number (0-based leaf index).
+
+        Returns only after the entry's transaction committed; raises AuditUnavailable (and
+        nothing else) on any failure, with no entry values in the message.
+        """
         try:
             waiter = _Waiter(self._encode(kind, request_id, entry))
         except Exception as exc:  # noqa: BLE001 - whatever the entry holds, fail closed

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
+from gateway.auditlog import search
 from gateway.errors import AuditUnavailable, PolicyUnavailable
 from gateway.policy.decision import Decision, parse_decision
 from gateway.settings import Settings
@@ -139,11 +139,10 @@ def test_audit_entry_hashes_personal_filter_values(client: TestClient, demo_dir:
                           "filters": [{"field": "legal_rep", "op": "eq", "value": "张三丰"}]})
     assert r.status_code == 200, r.text
     rid = r.headers["X-Request-Id"]
-    eng = sa.create_engine(f"sqlite:///{demo_dir / 'state.db'}")
-    with eng.connect() as conn:
-        entries = [json.loads(e) if isinstance(e, str) else e for (e,) in conn.execute(
-            sa.text("SELECT entry FROM audit_events WHERE request_id = :r"), {"r": rid})]
-    eng.dispose()
+    svc = client.app.state.services  # type: ignore[attr-defined]
+    logged = search(svc.state_engine, request_id=rid).entries
+    assert [e.kind for e in logged] == ["decision", "release"]
+    entries = [e.entry for e in logged]
     assert {e["decision"]["allow"] for e in entries} == {True}
     text = json.dumps(entries, ensure_ascii=False)
     assert "张三丰" not in text
