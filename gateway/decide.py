@@ -1,0 +1,124 @@
+"""Steps 2-4, shared by every release mode (rows, aggregate, verify): load the grant,
+build the policy input, decide, and record a denial before refusing.
+
+``decide_request`` returns a ``Decided`` (an allow) or raises the refusal, which has
+already been written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from gateway.auth import Principal
+from gateway.catalog import DatasetSpec
+from gateway.errors import AuditUnavailable, GatewayError, PolicyDenied
+from gateway.grants import find_grant
+from gateway.plan import Filter
+from gateway.policy.decision import Decision
+from gateway.services import Services
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str
+    client_ip: str
+    now: dt.datetime
+
+
+@dataclass
+class Decided:
+    """An allowed decision with what it was made on; ``audit`` is the entry being built."""
+
+    dataset: DatasetSpec
+    grant: dict[str, Any] | None
+    decision: Decision
+    audit: dict[str, Any]
+    policy_input: dict[str, Any]
+
+    @property
+    def grant_id(self) -> str | None:
+        return self.grant["id"] if self.grant else None
+
+
+def hash_filters(svc: Services, filters: Sequence[Filter], dataset: DatasetSpec) -> list[Any]:
+    """Filters for the audit entry: personal fields' values as keyed hashes (with the MAC
+    key id), never in clear."""
+    keyring = svc.keyring_or_fail()
+    declared = dataset.field_map()
+    out = []
+    for f in filters:
+        value: Any = f.value
+        if declared[f.field].is_personal and f.op != "is_null":
+            tagged = keyring.mac_tagged("audit-filter",
+                                        json.dumps(value, default=str).encode())
+            value = f"hmac-sha256:{tagged.key_id}:{tagged.digest.hex()[:32]}"
+        elif not isinstance(value, (str, int, float, bool, list)):
+            value = str(value)
+        out.append({"field": f.field, "op": f.op, "value": value})
+    return out
+
+
+def policy_input(principal: Principal, dataset: DatasetSpec, action: str,
+                 request: dict[str, Any], grant: dict[str, Any] | None,
+                 usage: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    """3. The policy input document (DESIGN.md contract). Pure."""
+    return {
+        "subject": {"operator_id": principal.id, "org_uscc": principal.org_uscc,
+                    "roles": list(principal.roles), "key_id": principal.key_id},
+        "action": action,
+        "dataset": {"id": dataset.id, "open_class": dataset.open_class, "owner": dataset.owner,
+                    "fields": {f.name: {"pii": f.pii, "level": f.level,
+                                        "quasi_identifier": f.quasi_identifier,
+                                        "operator": f.operator, "free_text": f.free_text}
+                               for f in dataset.fields}},
+        "request": request,
+        "grant": grant,
+        "usage": usage,
+        "env": {"now": ctx.now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "client_ip": ctx.client_ip},
+    }
+
+
+def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *, action: str,
+                   request: dict[str, Any], filters: Sequence[Filter], purpose: str,
+                   grant_id: str | None, ctx: RequestContext,
+                   usage: dict[str, Any] | None = None) -> Decided:
+    """Load the grant (fresh: no cache), build the input, decide. A deny, an engine failure
+    or an unanswerable policy is recorded and raised."""
+    grant = find_grant(svc.state_engine, principal.id, dataset.id, grant_id)   # 2. grant
+    doc = policy_input(principal, dataset, action, request, grant,              # 3. input
+                       usage or {"rows_today": 0, "requests_this_minute": 0}, ctx)
+    audit: dict[str, Any] = {
+        "time": ctx.now.isoformat(), "request_id": ctx.request_id, "action": action,
+        "principal": {"operator_id": principal.id, "org_uscc": principal.org_uscc,
+                      "key_id": principal.key_id, "roles": list(principal.roles)},
+        "dataset": dataset.id, "requested_fields": list(request.get("fields", [])),
+        "filters": hash_filters(svc, filters, dataset), "purpose": purpose,
+        "grant_id": grant["id"] if grant else None, "client_ip": ctx.client_ip,
+        "policy_engine": svc.policy.name, "policy_version": svc.policy.version(),
+    }
+    try:
+        decision = svc.policy.decide(doc)                                       # 4. decide
+    except GatewayError as exc:  # engine error/timeout/undefined: deny, and say so
+        record_refusal(svc, ctx, audit, exc)
+        raise
+    if not decision.allow:
+        audit["decision"] = {"allow": False, "reasons": list(decision.reasons)}
+        svc.recorder.record("decision", ctx.request_id, audit)
+        raise PolicyDenied("the policy denied this request", reasons=list(decision.reasons))
+    audit["decision"] = {"allow": True, "reasons": list(decision.reasons)}
+    return Decided(dataset=dataset, grant=grant, decision=decision, audit=audit,
+                   policy_input=doc)
+
+
+def record_refusal(svc: Services, ctx: RequestContext, audit: dict[str, Any],
+                   exc: GatewayError) -> None:
+    """Record a refusal that happens after (or instead of) the policy's answer."""
+    entry = {**audit, "decision": {"allow": False, "reasons": [f"{exc.code}: {exc.message}"]}}
+    try:
+        svc.recorder.record("decision", ctx.request_id, entry)
+    except AuditUnavailable:
+        pass  # the request is refused either way; the original error is the better answer
