@@ -70,6 +70,18 @@ class Unprocessable(GatewayError):
     code = "unprocessable"
 
 
+class TooManyRequests(GatewayError):
+    """A quota or rate limit is exhausted; ``retry_after`` seconds until it may succeed."""
+
+    status_code = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None,
+                 reasons: list[str] | None = None):
+        super().__init__(message, code=code, reasons=reasons)
+        self.retry_after = max(1, int(retry_after))
+
+
 # --- 5xx: the gateway cannot answer safely; fail closed ----------------------------
 
 

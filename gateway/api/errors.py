@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, TooManyRequests
 
 log = logging.getLogger("gateway")
 
@@ -42,7 +42,11 @@ def install(app: FastAPI) -> None:
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
         if exc.status_code >= 500:
             log.warning("refused %s: %s", exc.code, exc.message)
-        return error_response(request, exc.status_code, exc.code, exc.message, exc.reasons)
+        headers = None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(request, exc.status_code, exc.code, exc.message, exc.reasons,
+                              headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
