@@ -111,13 +111,14 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
                               fingerprint, dataset.field_map()[dataset.key])
     cap = decision.max_rows if decision.max_rows is not None else svc.settings.page_limit_max
     if mode == "page":
-        limit: int | None = min(req.limit or svc.settings.page_limit_default,
-                                svc.settings.page_limit_max, cap)
+        limit = min(req.limit or svc.settings.page_limit_default,
+                    svc.settings.page_limit_max, cap)
+        fetch_limit = limit + 1  # one more row tells whether there is a next page
     else:
-        limit = min(req.limit, cap) if req.limit else cap
+        limit = fetch_limit = min(req.limit, cap) if req.limit else cap
     plan = QueryPlan(dataset=dataset, columns=tuple(f.name for f in released),   # 5. plan
                      filters=tuple(filters), row_filter=tuple(row_filter),
-                     limit=(limit + 1) if mode == "page" else limit, after_key=after)
+                     limit=fetch_limit, after_key=after)
     pseudonym_key = svc.keyring_or_fail().pseudonym_key(
         d.grant_id or f"operator:{principal.id}:{dataset.id}")
     col_ctx = ColumnContext(pseudonym_key=pseudonym_key.secret,

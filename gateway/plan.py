@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import sqlalchemy as sa
 
@@ -120,28 +120,33 @@ def table_clause(dataset: DatasetSpec) -> sa.TableClause:
 
 
 def compile_filter(table: sa.TableClause, f: Filter) -> sa.ColumnElement[bool]:
-    col = table.c[f.field]
+    """One validated filter as a SQL expression; its value is always a bound parameter."""
+    col: sa.ColumnClause[Any] = table.c[f.field]
+    v = f.value
+    expr: Any
     if f.op == "eq":
-        return col == f.value
-    if f.op == "ne":
-        return sa.or_(col != f.value, col.is_(None))
-    if f.op == "lt":
-        return col < f.value
-    if f.op == "le":
-        return col <= f.value
-    if f.op == "gt":
-        return col > f.value
-    if f.op == "ge":
-        return col >= f.value
-    if f.op == "in":
-        return col.in_(f.value)
-    if f.op == "between":
-        return col.between(f.value[0], f.value[1])
-    if f.op == "prefix":
-        return col.startswith(f.value, autoescape=True)
-    if f.op == "is_null":
-        return col.is_(None) if f.value else col.is_not(None)
-    raise BadFilter(f"unknown op {f.op!r}", code="bad_operator")  # validated earlier
+        expr = col == v
+    elif f.op == "ne":
+        expr = sa.or_(col != v, col.is_(None))
+    elif f.op == "lt":
+        expr = col < v
+    elif f.op == "le":
+        expr = col <= v
+    elif f.op == "gt":
+        expr = col > v
+    elif f.op == "ge":
+        expr = col >= v
+    elif f.op == "in":
+        expr = col.in_(v)
+    elif f.op == "between":
+        expr = col.between(v[0], v[1])
+    elif f.op == "prefix":
+        expr = col.startswith(v, autoescape=True)
+    elif f.op == "is_null":
+        expr = col.is_(None) if v else col.is_not(None)
+    else:  # validated earlier; never reached with a checked filter
+        raise BadFilter(f"unknown op {f.op!r}", code="bad_operator")
+    return cast("sa.ColumnElement[bool]", expr)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def stream(release: Release, fmt: str) -> Iterator[bytes]:
         status = f"failed: {exc.code}"
         raise
     finally:
+        receipt: dict[str, Any] | None = None
         if status in ("complete", "truncated_at_max_rows"):
             receipt = _receipt(release, sent, digest.hexdigest(), fmt, status)
             release.record("release", _release_entry(receipt, sent, digest.hexdigest(), fmt,
@@ -116,7 +117,6 @@ def stream(release: Release, fmt: str) -> Iterator[bytes]:
             # Interrupted by the client or failed: record what actually left, no receipt.
             release.record("release", _release_entry(None, sent, digest.hexdigest(), fmt,
                                                      status))
-            receipt = None
     if receipt is not None:
         if fmt == "csv":
             yield CSV_TRAILER_PREFIX + orjson.dumps(receipt) + b"\n"

@@ -66,7 +66,8 @@ class SqlStore:
         except sa.exc.SQLAlchemyError as exc:
             # Never echo the statement or parameters: they may hold personal data.
             raise StoreUnavailable(
-                f"upstream query failed ({type(exc.orig or exc).__name__})") from None
+                f"upstream query failed ({type(getattr(exc, 'orig', None) or exc).__name__})"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
