@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
@@ -67,8 +69,23 @@ async def query(dataset_id: str, body: QueryRequest, request: Request, svc: Serv
     release = await run_in_threadpool(prepare, svc, principal, dataset_id, body, ctx,
                                       mode="stream")
     media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
-    return StreamingResponse(respond.stream(release, fmt), media_type=media,
+    return StreamingResponse(_in_threads(respond.stream(release, fmt)), media_type=media,
                              headers={"Gateway-Receipt-Id": release.receipt_id})
+
+
+async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Drive a blocking body generator from worker threads and close it however the
+    response ends: when the client goes away the generator's ``finally`` still runs, so
+    the export is recorded as interrupted with the rows actually sent."""
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(chunks.close)
 
 
 @router.get("/keys")
