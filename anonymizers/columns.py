@@ -10,8 +10,9 @@ operator       params                                 result
 keep           none                                   the column, unchanged
 suppress       none                                   all null, same type
 redact         none                                   ``"[REDACTED]"`` for every value
-scrub          none                                   as ``redact`` until a free-text detector
-                                                      is wired in (fail closed)
+scrub          none                                   each cell through ``ctx.text`` (the
+                                                      free-text anonymizer); without one, as
+                                                      ``redact`` (fail closed)
 mask           ``char`` (one symbol, default ``*``),  :mod:`anonymizers.masking`
                ``keep_first``, ``keep_last`` (0-64)
 pseudonymize   none                                   :mod:`anonymizers.pseudonym` tokens
@@ -24,9 +25,9 @@ Errors (:mod:`anonymizers.errors`) name operators and parameters, never cell val
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,13 +57,23 @@ _PARAMS: dict[str, dict[str, type]] = {
 }
 
 
+class TextScrubber(Protocol):
+    """Desensitizes free-text cells, e.g. :class:`anonymizers.textscrub.TextAnonymizer`."""
+
+    def __call__(self, texts: Sequence[str]) -> list[str]:
+        """One desensitized string per input string, same order."""
+        ...
+
+
 @dataclass(frozen=True)
 class ColumnContext:
-    """What an operator needs beyond the column: the grant's pseudonym key and the date."""
+    """What an operator needs beyond the column: the grant's pseudonym key, the date,
+    and (for ``scrub``) the free-text anonymizer; ``text=None`` redacts whole cells."""
 
     pseudonym_key: bytes = field(repr=False)  # never in logs or tracebacks
     pseudonym_key_id: str
     today: datetime.date
+    text: TextScrubber | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.pseudonym_key, bytes) or len(self.pseudonym_key) < 16:
@@ -88,7 +99,7 @@ def apply_operator(
     """
     if not isinstance(operator, str) or operator not in OPERATORS:
         raise UnknownOperator(f"unknown operator {str(operator)[:40]!r}")
-    _check_params(operator, params)
+    check_params(operator, params)
     if operator == "keep":
         return column
     if operator == "generalize":
@@ -122,6 +133,8 @@ def _apply(
             return pc.take(inner, encoded.indices)
     if operator == "suppress":
         return pa.nulls(len(column), type=column.type)
+    if operator == "scrub" and ctx.text is not None:
+        return _scrub(column, ctx.text)
     if operator in ("redact", "scrub"):
         return fill_like(column, REDACTED)
     if operator == "mask":
@@ -142,7 +155,21 @@ def _generalize_spec(params: Mapping[str, Any]) -> GeneralizeSpec:
     return GeneralizeSpec(to=params.get("to"), width=params.get("width"))
 
 
-def _check_params(operator: str, params: Mapping[str, Any]) -> None:
+def _scrub(column: pa.Array, scrubber: TextScrubber) -> pa.Array:
+    """Each distinct non-null cell once through the free-text anonymizer; nulls stay."""
+    encoded = pc.dictionary_encode(as_utf8(column))
+    values = encoded.dictionary.to_pylist()
+    out = scrubber(values) if values else []
+    if not isinstance(out, list) or len(out) != len(values):
+        raise AnonymizerError("the free-text anonymizer changed the number of cells")
+    if any(not isinstance(v, str) for v in out):
+        raise AnonymizerError("the free-text anonymizer returned a non-string cell")
+    return pc.take(pa.array(out, type=pa.string()), encoded.indices)
+
+
+def check_params(operator: str, params: Mapping[str, Any]) -> None:
+    """Raise :class:`BadOperatorParams` for parameters that ``operator`` does not take,
+    mistyped ones, or values out of range (shared with the free-text operators)."""
     if not isinstance(params, Mapping):
         raise BadOperatorParams(f"params of '{operator}' must be a mapping")
     allowed = _PARAMS[operator]
@@ -163,3 +190,4 @@ def _check_params(operator: str, params: Mapping[str, Any]) -> None:
             raise BadOperatorParams(f"'{name}' of 'mask' must be between 0 and {MAX_KEEP}")
     if "width" in params and not 1 <= params["width"] <= MAX_WIDTH:
         raise BadOperatorParams(f"'width' of 'generalize' must be between 1 and {MAX_WIDTH}")
+

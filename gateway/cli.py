@@ -392,5 +392,90 @@ def demo_data(url: Annotated[str, typer.Option(help="SQLAlchemy URL of the targe
         typer.echo(f"{table}: {n} rows")
 
 
+report_app = typer.Typer(no_args_is_help=True, help="Reports: the annual public disclosure.")
+license_app = typer.Typer(no_args_is_help=True, help="Authorized-operation licenses.")
+application_app = typer.Typer(no_args_is_help=True, help="Conditional-open applications.")
+app.add_typer(report_app, name="report")
+app.add_typer(license_app, name="license")
+app.add_typer(application_app, name="application")
+
+
+@report_app.command("disclosure")
+def report_disclosure(
+    year: Annotated[int, typer.Option(help="Calendar year (China Standard Time).")],
+    format: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    output: Annotated[Optional[Path], typer.Option(help="Write here instead of stdout.")]
+    = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The annual public disclosure: every license in force during YEAR, per grant: org and
+    USCC, products, dataset, modes, fee mode, unit, quantity, revenue, term."""
+    from gateway.metering import disclosure, render_disclosure
+
+    if format not in ("csv", "json"):
+        typer.secho("--format must be csv or json", err=True)
+        raise typer.Exit(2)
+    _, engine = _state(data_dir)
+    text = render_disclosure(disclosure(engine, year), format)  # type: ignore[arg-type]
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"disclosure for {year} written to {output}", err=True)
+
+
+@license_app.command("list")
+def license_list(data_dir: DataDir = None) -> None:
+    """Every license as one JSON line."""
+    from gateway.licenses import list_licenses
+
+    _, engine = _state(data_dir)
+    for lic in list_licenses(engine):
+        typer.echo(json.dumps(lic, ensure_ascii=False))
+
+
+@license_app.command("status")
+def license_status(license_id: str,
+                   action: Annotated[str, typer.Argument(help="suspend|resume|revoke|expire")],
+                   actor: Annotated[str, typer.Option(help="Admin principal acting")],
+                   note: Annotated[str, typer.Option()] = "",
+                   data_dir: DataDir = None) -> None:
+    """Suspend, resume, revoke or expire a license and all its grants."""
+    from gateway.auth import Principal
+    from gateway.licenses import change_status
+
+    if action not in ("suspend", "resume", "revoke", "expire"):
+        typer.secho("action must be suspend, resume, revoke or expire", err=True)
+        raise typer.Exit(2)
+    import sqlalchemy as sa
+
+    from gateway import state as st
+
+    _, engine = _state(data_dir)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(st.principals).where(st.principals.c.id == actor)).first()
+    if row is None or "admin" not in row.roles:
+        typer.secho(f"error [role_required]: {actor!r} is not an admin principal", err=True)
+        raise typer.Exit(2)
+    who = Principal(id=actor, name=row.name, org_uscc=row.org_uscc, roles=("admin",),
+                    key_id="cli")
+    try:
+        typer.echo(change_status(engine, who, license_id, action, note))  # type: ignore[arg-type]
+    except GatewayError as exc:
+        _fail(exc)
+
+
+@application_app.command("list")
+def application_list(state: Annotated[Optional[str], typer.Option(
+                         help="submitted|approved|rejected|returned|withdrawn")] = None,
+                     data_dir: DataDir = None) -> None:
+    """Applications as JSON lines (oldest first)."""
+    from gateway.applications import list_applications
+
+    _, engine = _state(data_dir)
+    for a in list_applications(engine, state=state):  # type: ignore[arg-type]
+        typer.echo(json.dumps(a, ensure_ascii=False))
+
+
 if __name__ == "__main__":
     app()

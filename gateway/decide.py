@@ -72,7 +72,8 @@ def policy_input(principal: Principal, dataset: DatasetSpec, action: str,
         "dataset": {"id": dataset.id, "open_class": dataset.open_class, "owner": dataset.owner,
                     "fields": {f.name: {"pii": f.pii, "level": f.level,
                                         "quasi_identifier": f.quasi_identifier,
-                                        "operator": f.operator, "free_text": f.free_text}
+                                        "operator": f.operator, "free_text": f.free_text,
+                                        "type": f.type}
                                for f in dataset.fields}},
         "request": request,
         "grant": grant,

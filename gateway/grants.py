@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway import state
 from gateway.catalog import DatasetSpec
-from gateway.errors import NotFound, Unprocessable
+from gateway.errors import Conflict, NotFound, Unprocessable
 from gateway.policy.decision import KNOWN_OPERATORS
 
 GrantStatus = Literal["active", "suspended", "revoked", "expired"]
@@ -48,10 +48,12 @@ class GrantSpec(BaseModel):
     modes: list[Mode] = ["rows"]
     row_filter: list[FilterSpec] = []
     operators: dict[str, OperatorOverride] = {}
-    quota: dict[str, int] = {}
+    quota: dict[str, int | float] = {}
     fee_mode: Literal["free", "paid"] = "free"
     valid_from: dt.datetime
     valid_to: dt.datetime
+    source: str | None = Field(None, max_length=80,
+                               description="application:<id> or license:<id>")
 
     @model_validator(mode="after")
     def _check(self) -> "GrantSpec":
@@ -76,8 +78,10 @@ def _rfc3339(ts: dt.datetime) -> str:
     return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_grant(engine: sa.Engine, spec: GrantSpec, dataset: DatasetSpec) -> str:
-    """Store a grant after checking it against the dataset's declared fields."""
+def create_grant(engine: sa.Engine, spec: GrantSpec, dataset: DatasetSpec, *,
+                 conn: sa.Connection | None = None) -> str:
+    """Store a grant after checking it against the dataset's declared fields. With ``conn``
+    the insert joins the caller's transaction (an approval creating several grants)."""
     declared = dataset.field_map()
     unknown = [f for f in spec.fields if f not in declared]
     unknown += [f.field for f in spec.row_filter if f.field not in declared]
@@ -91,24 +95,41 @@ def create_grant(engine: sa.Engine, spec: GrantSpec, dataset: DatasetSpec) -> st
     validate_filters([f.model_dump() for f in spec.row_filter], dataset, source="row_filter")
     grant_id = spec.id or f"g-{secrets.token_hex(6)}"
     now = _now()
-    with engine.begin() as conn:
-        conn.execute(sa.insert(state.grants).values(
-            id=grant_id, operator_id=spec.operator_id, dataset_id=spec.dataset_id,
-            kind=spec.kind, status=spec.status, fields=list(spec.fields),
-            purposes=list(spec.purposes), modes=list(spec.modes),
-            row_filter=[f.model_dump() for f in spec.row_filter],
-            operators={k: v.model_dump() for k, v in spec.operators.items()},
-            quota=dict(spec.quota), fee_mode=spec.fee_mode, valid_from=spec.valid_from,
-            valid_to=spec.valid_to, created_at=now, updated_at=now))
+    insert = sa.insert(state.grants).values(
+        id=grant_id, operator_id=spec.operator_id, dataset_id=spec.dataset_id,
+        kind=spec.kind, status=spec.status, fields=list(spec.fields),
+        purposes=list(spec.purposes), modes=list(spec.modes),
+        row_filter=[f.model_dump() for f in spec.row_filter],
+        operators={k: v.model_dump() for k, v in spec.operators.items()},
+        quota=dict(spec.quota), fee_mode=spec.fee_mode,
+        # Stored as UTC: SQLite keeps the wall-clock time and drops the offset.
+        valid_from=spec.valid_from.astimezone(dt.timezone.utc),
+        valid_to=spec.valid_to.astimezone(dt.timezone.utc),
+        created_at=now, updated_at=now, source=spec.source)
+    if conn is not None:
+        conn.execute(insert)
+    else:
+        with engine.begin() as own:
+            own.execute(insert)
     return grant_id
 
 
 def set_status(engine: sa.Engine, grant_id: str, status: GrantStatus) -> None:
+    """Set one grant's status. Revocation is final, and a license's grants change only
+    through the license (gateway.licenses) so that license and grants never disagree."""
     with engine.begin() as conn:
-        res = conn.execute(sa.update(state.grants).where(state.grants.c.id == grant_id)
-                           .values(status=status, updated_at=_now()))
-    if res.rowcount == 0:
-        raise NotFound(f"no grant {grant_id!r}", code="unknown_grant")
+        row = conn.execute(sa.select(state.grants.c.status, state.grants.c.source)
+                           .where(state.grants.c.id == grant_id)).first()
+        if row is None:
+            raise NotFound(f"no grant {grant_id!r}", code="unknown_grant")
+        if (row.source or "").startswith("license:"):
+            raise Conflict(f"grant {grant_id!r} belongs to {row.source}; change the license",
+                           code="managed_by_license")
+        if row.status == "revoked" and status != "revoked":
+            raise Conflict(f"grant {grant_id!r} is revoked; revocation is final",
+                           code="illegal_transition")
+        conn.execute(sa.update(state.grants).where(state.grants.c.id == grant_id)
+                     .values(status=status, updated_at=_now()))
 
 
 def grant_document(row: Any) -> dict[str, Any]:
@@ -120,6 +141,7 @@ def grant_document(row: Any) -> dict[str, Any]:
         "valid_to": _rfc3339(row.valid_to), "quota": dict(row.quota),
         "fee_mode": row.fee_mode, "operators": dict(row.operators),
         "operator_id": row.operator_id, "dataset_id": row.dataset_id,
+        "source": row.source,
     }
 
 

@@ -26,6 +26,33 @@ DEMO_ORGS = {
 }
 
 
+REVIEWER_ORG = ("市数据局审核处(演示)", "11360100MB7654321")
+
+DEMO_AGREEMENT = """数据利用协议（演示）：{title}
+
+申请方承诺：
+1. 仅在批准的应用场景和用途内使用本数据，不用于其他目的；
+2. 不向任何第三方提供原始数据，不尝试重新识别个人；
+3. 落实申请时声明的安全保障措施；
+4. 在批准的期限内使用，期限届满或授权终止后按期销毁数据及其副本；
+5. 在成果中注明数据来源：{owner}（资源登记编号 {code}）；
+6. 按要求报告数据使用情况和成果。
+"""
+
+
+def _demo_agreements(engine: sa.Engine, catalog: Catalog) -> None:
+    """Publish a data-use agreement for every demo dataset that has none yet."""
+    from gateway import agreements
+
+    have = {a.dataset_id for a in agreements.list_agreements(engine)}
+    for ds in catalog.all():
+        if ds.id not in have:
+            agreements.publish_agreement(
+                engine, f"dua-{ds.id}", ds.id, f"{ds.title}数据利用协议",
+                DEMO_AGREEMENT.format(title=ds.title, owner=ds.owner,
+                                      code=ds.registration_code or "未登记"), by="setup")
+
+
 def _valid_uscc(prefix17: str) -> str:
     from anonymizers.identifiers import uscc_check_char
 
@@ -73,13 +100,16 @@ def init_data_dir(s: Settings, *, demo: bool, rows: int,
     s.data_dir.mkdir(parents=True, exist_ok=True)
     _ensure_master_key(s, echo)
     engine = state.make_engine(s.resolved_state_url())
-    state.create_schema(engine)
-    ring = open_keyring(s, engine)
-    echo(f"state database ready: {s.resolved_state_url()}")
-    echo(f"key ring ready: {', '.join(k.id for k in ring.list() if k.status == 'primary')}")
-    if not demo:
-        return None
-    return _init_demo(s, engine, rows, echo)
+    try:
+        state.create_schema(engine)
+        ring = open_keyring(s, engine)
+        echo(f"state database ready: {s.resolved_state_url()}")
+        echo(f"key ring ready: {', '.join(k.id for k in ring.list() if k.status == 'primary')}")
+        if not demo:
+            return None
+        return _init_demo(s, engine, rows, echo)
+    finally:
+        engine.dispose()  # close pooled connections now, not at garbage collection
 
 
 def _init_demo(s: Settings, engine: sa.Engine, rows: int,
@@ -97,6 +127,7 @@ def _init_demo(s: Settings, engine: sa.Engine, rows: int,
         with resources.as_file(src) as p:
             shutil.copyfile(p, catalog_path)
     Catalog(engine).load_file(parse_catalog_file(catalog_path, s.data_dir))
+    _demo_agreements(engine, Catalog(engine))
     creds_path = s.data_dir / "demo-credentials.json"
     if creds_path.exists():
         echo("demo principals already exist; keeping their credentials")
@@ -108,6 +139,11 @@ def _init_demo(s: Settings, engine: sa.Engine, rows: int,
     auth.create_principal(engine, "auditor", "演示审计员", roles=["auditor"])
     creds["auditor"] = {"principal": "auditor",
                         "token": auth.create_api_key(engine, "auditor", "auditor")[1]}
+    # Reviews conditional-open applications; from the data authority, never an applicant org.
+    auth.create_principal(engine, "reviewer", REVIEWER_ORG[0], roles=["reviewer"],
+                          org_uscc=_valid_uscc(REVIEWER_ORG[1]))
+    creds["reviewer"] = {"principal": "reviewer",
+                         "token": auth.create_api_key(engine, "reviewer", "reviewer")[1]}
     catalog = Catalog(engine)
     now = dt.datetime.now(dt.timezone.utc)
     demo_grants = _demo_grants(now)

@@ -68,7 +68,10 @@ grants = sa.Table(
     sa.Column("valid_to", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # What the grant came from: "application:<id>", "license:<id>", or null (made by hand).
+    sa.Column("source", sa.String(80), nullable=True),
     sa.Index("ix_grants_operator_dataset", "operator_id", "dataset_id"),
+    sa.Index("ix_grants_source", "source"),
 )
 
 def make_engine(url: str) -> sa.Engine:
@@ -90,6 +93,13 @@ def make_engine(url: str) -> sa.Engine:
 
 def create_schema(engine: sa.Engine) -> None:
     """Create every table the gateway keeps: state, audit log, key ring."""
+    # Modules that define their tables on ``metadata``: imported so create_all sees them.
+    import gateway.agreements
+    import gateway.applications
+    import gateway.licenses
+    import gateway.metering  # noqa: F401
+    import gateway.privacy_budget  # noqa: F401
+    import gateway.verification  # noqa: F401  (verify_rate)
     from gateway.auditlog import create_schema as create_audit_schema
     from keys.store import create_tables as create_key_tables
 

@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api import admin, audit, errors, health, operator
+from gateway.api import admin, applications, audit, errors, health, operator, products
 from gateway.policy.decision import PolicyEngine
 from gateway.services import Services
 from gateway.settings import Settings, get_settings
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``request.state.request_id``, ``X-Request-Id``) and mark
+    every response ``no-store``. Pure ASGI, so streamed bodies and client disconnects
+    pass straight through (``BaseHTTPMiddleware`` would buffer and hide them)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req-" + secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = request_id
+                headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None, *,
@@ -30,17 +57,13 @@ def create_app(settings: Settings | None = None, *,
     app = FastAPI(title="Public-data privacy gateway", version="0.1.0", lifespan=lifespan)
     errors.install(app)
 
-    @app.middleware("http")
-    async def _request_id(request: Request,
-                          call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = "req-" + secrets.token_hex(8)
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     app.include_router(health.router)
     app.include_router(operator.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    app.include_router(products.router)
+    for router in applications.routers:
+        app.include_router(router)
     return app

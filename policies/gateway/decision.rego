@@ -8,6 +8,8 @@ package gateway
 
 import data.gateway.fields
 import data.gateway.grant
+import data.gateway.products
+import data.gateway.request
 
 # METADATA
 # title: Release decision
@@ -25,7 +27,7 @@ default decision := {
 	"k_min": null,
 }
 
-decision := {
+decision := object.union({
 	"allow": true,
 	"reasons": sort(_allow_reasons),
 	"fields": fields.released,
@@ -33,7 +35,7 @@ decision := {
 	"max_rows": _max_rows,
 	"modes": _modes,
 	"k_min": _config.k_min,
-} if {
+}, _product_terms) if {
 	count(_deny) == 0
 	_release_permitted
 }
@@ -54,19 +56,37 @@ _config := data.gateway_config
 
 # Positive proof of a release, independent of the deny reasons: a request that
 # matches no branch here falls to the default (deny) even if no reason fired.
+# Unconditional-open data: the modes in unconditional_modes without a grant.
+# Everything else (conditional rows, aggregates of conditional or not-open data,
+# every verification) only under a usable grant. Not-open rows never.
 _release_permitted if {
-	input.action == "rows"
+	not grant.required
 	input.dataset.open_class == "unconditional"
+	input.action in _config.unconditional_modes
 }
 
 _release_permitted if {
-	input.action == "rows"
-	input.dataset.open_class == "conditional"
+	grant.required
 	grant.usable
 }
 
-# Aggregate and verify get their own _release_permitted branches and deny
-# reasons here; until then data.gateway_config.supported_actions keeps them denied.
+# What an aggregate or a verification may use (gateway.products); nothing for rows.
+_product_terms := {
+	"k_min": products.k_min,
+	"epsilon": products.epsilon,
+	"epsilon_total": products.epsilon_total,
+	"dimensions": products.dimensions,
+	"measures": products.measures,
+	"bounds": products.bounds,
+} if {
+	input.action == "aggregate"
+} else := {
+	"verify_fields": products.verify_fields,
+	"per_field": products.per_field,
+	"verify_per_minute": products.verify_per_minute,
+} if {
+	input.action == "verify"
+} else := {}
 
 _deny contains msg if {
 	not input.action in _config.supported_actions
@@ -80,7 +100,7 @@ _deny contains msg if {
 }
 
 _deny contains msg if {
-	some name in input.request.fields
+	some name in request.fields
 	not input.dataset.fields[name]
 	msg := sprintf("unknown_field: field %q is not declared in dataset %q", [name, input.dataset.id])
 }
@@ -100,6 +120,10 @@ _deny contains problem if {
 	some problem in grant.problems
 }
 
+_deny contains problem if {
+	some problem in products.problems
+}
+
 _deny contains msg if {
 	some name, rule in fields.released
 	not rule.operator in _config.known_operators
@@ -116,6 +140,7 @@ _role_permitted if {
 
 _allow_reasons contains sprintf("open_data: dataset %q is unconditionally open", [input.dataset.id]) if {
 	input.dataset.open_class == "unconditional"
+	not grant.required
 }
 
 _allow_reasons contains msg if {

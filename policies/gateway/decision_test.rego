@@ -71,7 +71,7 @@ test_success_unconditional_any_operator_pii_masked if {
 		"gender": {"operator": "keep", "params": {}},
 		"note": {"operator": "scrub", "params": {}},
 	}
-	decision.modes == ["rows"]
+	decision.modes == data.gateway_config.unconditional_modes
 	decision.row_filter == []
 	decision.max_rows == data.gateway_config.default_max_rows
 	decision.k_min == data.gateway_config.k_min

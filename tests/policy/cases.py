@@ -20,6 +20,7 @@ def _field(
     qi: bool = False,
     operator: str | None = None,
     free_text: bool = False,
+    type: str = "string",
 ) -> dict[str, Any]:
     return {
         "pii": pii,
@@ -27,6 +28,7 @@ def _field(
         "quasi_identifier": qi,
         "operator": operator,
         "free_text": free_text,
+        "type": type,
     }
 
 
@@ -37,7 +39,9 @@ FIELDS: dict[str, dict[str, Any]] = {
     "birth_date": _field("DATE_OF_BIRTH", 3, qi=True),
     "gender": _field(None, 1, qi=True),
     "region_code": _field(None, 1, qi=True),
-    "age": _field(None, 2, qi=True, operator="generalize"),
+    "age": _field(None, 2, qi=True, operator="generalize", type="integer"),
+    "income": _field(None, 3, type="number"),
+    "hh_no": _field(None, 3, operator="pseudonymize"),
     "note": _field(None, 2, free_text=True),
     "company_uscc": _field("USCC", 1, operator="keep"),  # public enterprise id
     "agent_name": _field("PERSON", 3, operator="keep"),  # catalog keep: not honoured
@@ -141,12 +145,16 @@ _GRANTED = 'granted: grant "g-1" permits rows for purpose "research"'
 _ROW_FILTER = [{"field": "region_code", "op": "in", "value": ["360102"]}]
 
 
+_OPEN_MODES = ["rows", "aggregate"]  # data.gateway_config.unconditional_modes
+
+
 def _allow(
     reason: str,
     fields: dict[str, Any],
     *,
     row_filter: list[Any] | None = None,
     max_rows: int = 10000,
+    modes: list[str] | None = None,
 ) -> dict[str, Any]:
     return {
         "allow": True,
@@ -154,9 +162,173 @@ def _allow(
         "fields": fields,
         "row_filter": row_filter or [],
         "max_rows": max_rows,
-        "modes": ["rows"],
+        "modes": modes or (_OPEN_MODES if reason == _OPEN else ["rows"]),
         "k_min": 5,
     }
+
+
+# --- aggregate and verify (gateway.products) -----------------------------------------
+
+AGG_GRANT = grant(
+    fields=["gender", "region_code", "age", "income", "id_no", "hh_no", "name", "note"],
+    modes=["aggregate", "verify"],
+    operators={},
+)
+_AGG_GRANTED = 'granted: grant "g-1" permits aggregate for purpose "research"'
+_VERIFY_GRANTED = 'granted: grant "g-1" permits verify for purpose "research"'
+_DIMS = ["age", "gender", "income", "region_code"]
+
+
+def agg_input(
+    open_class: str,
+    dimensions: list[str],
+    measures: list[dict[str, Any]],
+    grant_doc: dict[str, Any] | None = AGG_GRANT,
+    **changes: Any,
+) -> dict[str, Any]:
+    """An aggregate request: dimensions, measures, filter fields and ops (never values)."""
+    request = {
+        "dimensions": dimensions,
+        "measures": measures,
+        "filters": [{"field": "region_code", "op": "prefix"}],
+        "purpose": "research",
+        "scenario": "人口结构研究",
+    }
+    return make_input(open_class, [], grant_doc, action="aggregate", request=request, **changes)
+
+
+def verify_input(
+    open_class: str, claim_fields: list[str], grant_doc: dict[str, Any] | None = AGG_GRANT,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A verification request: the claimed field names (never the claimed values)."""
+    request = {"claim_fields": claim_fields, "purpose": "research", "scenario": "身份核验"}
+    return make_input(open_class, [], grant_doc, action="verify", request=request, **changes)
+
+
+def _agg_allow(
+    reason: str,
+    *,
+    modes: list[str],
+    dimensions: list[str],
+    measures: list[str],
+    k_min: int = 5,
+    epsilon: float | None = None,
+    epsilon_total: float | None = None,
+    bounds: dict[str, Any] | None = None,
+    row_filter: list[Any] | None = None,
+    max_rows: int = 500,
+) -> dict[str, Any]:
+    return {
+        "allow": True, "reasons": [reason], "fields": {}, "row_filter": row_filter or [],
+        "max_rows": max_rows, "modes": modes, "k_min": k_min, "epsilon": epsilon,
+        "epsilon_total": epsilon_total, "dimensions": dimensions, "measures": measures,
+        "bounds": bounds or {},
+    }
+
+
+_COUNT = {"op": "count", "field": None}
+_AVG_INCOME = {"op": "avg", "field": "income"}
+_VERIFY_FIELDS = ["age", "gender", "hh_no", "id_no", "income", "name", "region_code"]
+
+PRODUCT_CASES: list[Case] = [
+    Case(
+        "aggregate_not_open_under_grant",
+        agg_input("not_open", ["region_code", "gender"], [_COUNT, _AVG_INCOME]),
+        _agg_allow(_AGG_GRANTED, modes=["aggregate", "verify"], dimensions=_DIMS,
+                   measures=["age", "income"], row_filter=_ROW_FILTER),
+    ),
+    Case(
+        "aggregate_unconditional_without_grant",
+        agg_input("unconditional", ["gender"], [_COUNT], None),
+        _agg_allow(
+            _OPEN, modes=_OPEN_MODES, max_rows=10000,
+            dimensions=["age", "birth_date", "company_uscc", "gender", "income", "region_code"],
+            measures=["age", "income"],
+        ),
+    ),
+    Case(
+        "aggregate_noise_and_k_from_grant",
+        agg_input(
+            "conditional", ["region_code"], [_COUNT, _AVG_INCOME],
+            grant(fields=["region_code", "income"], modes=["aggregate"], operators={}, quota={
+                "k_min": 10, "epsilon_per_request": 1, "epsilon_total": 5,
+                "clamp_min.income": 0, "clamp_max.income": 20000,
+            }),
+        ),
+        _agg_allow(_AGG_GRANTED, modes=["aggregate"], dimensions=["income", "region_code"],
+                   measures=["income"], k_min=10, epsilon=1, epsilon_total=5,
+                   bounds={"income": [0, 20000]}, row_filter=_ROW_FILTER, max_rows=10000),
+    ),
+    Case(
+        "aggregate_mode_not_granted",
+        agg_input("not_open", ["gender"], [_COUNT], GRANT),
+        deny('mode_not_granted: grant "g-1" does not permit mode "aggregate"'),
+    ),
+    Case(
+        "aggregate_purpose_not_granted",
+        agg_input("not_open", ["gender"], [_COUNT], request__purpose="marketing"),
+        deny('purpose_not_granted: grant "g-1" does not cover purpose "marketing"'),
+    ),
+    Case(
+        "aggregate_after_term",
+        agg_input("not_open", ["gender"], [_COUNT], env={"now": "2027-01-01T00:00:00Z"}),
+        deny('grant_expired: grant "g-1" expired at 2027-01-01T00:00:00Z'),
+    ),
+    Case(
+        "aggregate_not_open_without_grant",
+        agg_input("not_open", ["gender"], [_COUNT], None),
+        deny("no_grant: aggregate on not_open data needs an approved application or license"),
+    ),
+    Case(
+        "aggregate_direct_identifier_dimension",
+        agg_input("not_open", ["id_no", "gender"], [_COUNT]),
+        deny('dimension_not_allowed: field "id_no" identifies a person and is never a '
+             "group-by dimension"),
+    ),
+    Case(
+        "aggregate_field_outside_grant",
+        agg_input("not_open", ["birth_date"], [_COUNT]),
+        deny('field_not_granted: grant "g-1" does not cover field "birth_date"'),
+    ),
+    Case(
+        "aggregate_noisy_avg_without_bounds",
+        agg_input("not_open", ["gender"], [_AVG_INCOME],
+                  grant(**{**AGG_GRANT, "quota": {"epsilon_per_request": 1}})),
+        deny('measure_not_bounded: noisy avg over "income" needs clamping bounds from the '
+             "grant or the data authority"),
+    ),
+    Case(
+        "verify_under_grant",
+        verify_input("not_open", ["id_no", "name"]),
+        {"allow": True, "reasons": [_VERIFY_GRANTED], "fields": {}, "row_filter": _ROW_FILTER,
+         "max_rows": 500, "modes": ["aggregate", "verify"], "k_min": 5,
+         "verify_fields": _VERIFY_FIELDS, "per_field": False, "verify_per_minute": 30},
+    ),
+    Case(
+        "verify_per_field_and_rate_from_grant",
+        verify_input("conditional", ["id_no"], grant(**{
+            **AGG_GRANT, "quota": {"verify_per_field": 1, "verify_per_minute": 3}})),
+        {"allow": True, "reasons": [_VERIFY_GRANTED], "fields": {}, "row_filter": _ROW_FILTER,
+         "max_rows": 10000, "modes": ["aggregate", "verify"], "k_min": 5,
+         "verify_fields": _VERIFY_FIELDS, "per_field": True, "verify_per_minute": 3},
+    ),
+    Case(
+        "verify_needs_grant_on_open_data",
+        verify_input("unconditional", ["company_uscc"], None),
+        deny("no_grant: verify on unconditional data needs an approved application or license"),
+    ),
+    Case(
+        "verify_mode_not_granted",
+        verify_input("not_open", ["name"], GRANT),
+        deny('mode_not_granted: grant "g-1" does not permit mode "verify"'),
+    ),
+    Case(
+        "verify_claim_outside_grant",
+        verify_input("not_open", ["id_no", "birth_date"]),
+        deny('field_not_granted: grant "g-1" does not cover field "birth_date"'),
+    ),
+]
 
 
 CASES: list[Case] = [
@@ -368,9 +540,12 @@ CASES: list[Case] = [
         deny("not_open_rows: not-open data is never released as rows"),
     ),
     Case(
-        "aggregate_not_decided_yet",
-        make_input("not_open", ["gender"], GRANT, action="aggregate"),
-        deny('action_not_supported: action "aggregate" is not decided by this policy yet'),
+        "unsupported_action",
+        make_input("not_open", ["gender"], GRANT, action="train_model"),
+        deny(
+            'action_not_supported: action "train_model" is not decided by this policy yet',
+            'role_not_permitted: action "train_model" needs one of the roles []',
+        ),
     ),
     Case(
         "unknown_open_class",
@@ -383,3 +558,5 @@ CASES: list[Case] = [
         deny("no_decision: the policy reached no decision for this input", k_min=None),
     ),
 ]
+
+CASES += PRODUCT_CASES

@@ -1,22 +1,38 @@
 # METADATA
-# title: Grant checks for conditional-open data
+# title: Grant checks for applications and licenses
 # description: >-
-#   A conditional-open dataset is released only under the operator's one grant
-#   for it (application approval or license): active, in term, covering the
-#   mode, the purpose and every requested field. A package of its own, so that
-#   each module compiles alone when pushed to an OPA server one by one.
+#   A request that needs a grant is served only under the operator's one grant
+#   for the dataset (application approval or license): active, in term, covering
+#   the mode, the purpose and every field the request touches. A package of its
+#   own, so that each module compiles alone when pushed to an OPA server one by one.
 package gateway.grant
 
-# The request needs a grant: rows from a conditional-open dataset.
+import data.gateway.request
+
+# The request needs a grant: rows from a conditional-open dataset; aggregates of
+# conditional-open or not-open data; every verification (it confirms values that
+# rows mode masks, and its rate limit is the grant's).
 required if {
 	input.action == "rows"
 	input.dataset.open_class == "conditional"
 }
 
-# Every reason the request cannot be served under input.grant (when required).
-problems contains "no_grant: conditional-open data needs an approved application or license" if {
-	not _grant
+required if {
+	input.action == "aggregate"
+	input.dataset.open_class in {"conditional", "not_open"}
 }
+
+required if input.action == "verify"
+
+# Every reason the request cannot be served under input.grant (when required).
+problems contains _no_grant if not _grant
+
+_no_grant := "no_grant: conditional-open data needs an approved application or license" if {
+	input.action == "rows"
+} else := sprintf(
+	"no_grant: %s on %s data needs an approved application or license",
+	[input.action, object.get(input.dataset, "open_class", "?")],
+)
 
 problems contains sprintf("grant_%s: grant %q is %s", [status, _id, status]) if {
 	status := object.get(_grant, "status", "unknown")
@@ -56,7 +72,7 @@ problems contains sprintf("purpose_not_granted: grant %q does not cover purpose 
 
 # Undeclared fields are reported as unknown_field by the decision, not here.
 problems contains sprintf("field_not_granted: grant %q does not cover field %q", [_id, name]) if {
-	some name in input.request.fields
+	some name in request.fields
 	input.dataset.fields[name]
 	not name in _granted_fields
 }
@@ -71,7 +87,7 @@ usable if {
 	_now_ns < _valid_to_ns
 	input.action in modes
 	input.request.purpose in _granted_purposes
-	every name in input.request.fields {
+	every name in request.fields {
 		name in _granted_fields
 	}
 }
@@ -101,6 +117,15 @@ _granted_purposes := _grant.purposes if is_array(_grant.purposes)
 default _granted_fields := []
 
 _granted_fields := _grant.fields if is_array(_grant.fields)
+
+# The fields the grant covers (empty without a grant).
+granted_fields := _granted_fields
+
+# A grant quota entry, when the grant has one with a number value.
+quota(name) := value if {
+	value := _grant.quota[name]
+	is_number(value)
+}
 
 _now_ns := time.parse_rfc3339_ns(input.env.now)
 
