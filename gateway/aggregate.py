@@ -32,6 +32,7 @@ from gateway import privacy_budget
 from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
 from gateway.decide import RequestContext, decide_request, record_refusal
+from gateway.metering import meter_release
 from gateway.enforce import decision_row_filter
 from gateway.errors import (
     BadRequest,
@@ -293,6 +294,7 @@ def release(svc: Services, principal: Principal, dataset_id: str, req: Aggregate
         raise BadRequest(f"more than {max_cells} groups; use fewer or coarser dimensions",
                          code="too_many_cells")
     cells = make_cells(rows, dims, measures, terms)
+    meter_release(svc.state_engine, d.grant, dataset.id, 1)
     suppressed = sum(1 for c in cells if c["suppressed"])
     digest = hashlib.sha256(canonical_cells(cells)).hexdigest()
     receipt = sign_receipt(svc.keyring_or_fail().sign, {

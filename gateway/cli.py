@@ -121,6 +121,33 @@ def apikey_create(principal: Annotated[str, typer.Option()],
     typer.echo(json.dumps({"key_id": key_id, "token": token}))
 
 
+@apikey_app.command("create-signing")
+def signing_key_create(principal: Annotated[str, typer.Option()],
+                       data_dir: DataDir = None) -> None:
+    """Issue an HMAC request-signing secret (docs/signed-requests.md); printed once."""
+    from gateway.request_auth import create_signing_key
+
+    ring = _ring(data_dir)
+    _, engine = _state(data_dir)
+    try:
+        key_id, secret = create_signing_key(engine, ring, principal)
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(json.dumps({"key_id": key_id, "secret": secret}))
+
+
+@apikey_app.command("revoke-signing")
+def signing_key_revoke(key_id: str, data_dir: DataDir = None) -> None:
+    """Revoke an HMAC request-signing secret."""
+    from gateway.request_auth import revoke_signing_key
+
+    _, engine = _state(data_dir)
+    try:
+        revoke_signing_key(engine, key_id)
+    except GatewayError as exc:
+        _fail(exc)
+
+
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: str, data_dir: DataDir = None) -> None:
     from gateway import auth

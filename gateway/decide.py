@@ -18,6 +18,7 @@ from gateway.errors import AuditUnavailable, GatewayError, PolicyDenied
 from gateway.grants import find_grant
 from gateway.plan import Filter
 from gateway.policy.decision import Decision
+from gateway.quotas import Admission
 from gateway.services import Services
 
 
@@ -37,10 +38,21 @@ class Decided:
     decision: Decision
     audit: dict[str, Any]
     policy_input: dict[str, Any]
+    admission: Admission | None = None
 
     @property
     def grant_id(self) -> str | None:
         return self.grant["id"] if self.grant else None
+
+    @property
+    def rows_allowed(self) -> int | None:
+        """The quota's cap on rows for this request (None: no cap)."""
+        return self.admission.rows_allowed if self.admission else None
+
+    def settle(self, rows_sent: int) -> None:
+        """Return the unused part of the quota reservation (idempotent)."""
+        if self.admission is not None:
+            self.admission.settle(rows_sent)
 
 
 def hash_filters(svc: Services, filters: Sequence[Filter], dataset: DatasetSpec) -> list[Any]:
@@ -86,12 +98,12 @@ def policy_input(principal: Principal, dataset: DatasetSpec, action: str,
 def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *, action: str,
                    request: dict[str, Any], filters: Sequence[Filter], purpose: str,
                    grant_id: str | None, ctx: RequestContext,
-                   usage: dict[str, Any] | None = None) -> Decided:
-    """Load the grant (fresh: no cache), build the input, decide. A deny, an engine failure
-    or an unanswerable policy is recorded and raised."""
+                   requested_rows: int | None = 0) -> Decided:
+    """Load the grant (fresh: no cache), count the request against the grant's quota and
+    reserve ``requested_rows`` (None: as many as the quota allows), build the input,
+    decide. A quota refusal, a deny, an engine failure or an unanswerable policy is
+    recorded and raised; the unused reservation is returned."""
     grant = find_grant(svc.state_engine, principal.id, dataset.id, grant_id)   # 2. grant
-    doc = policy_input(principal, dataset, action, request, grant,              # 3. input
-                       usage or {"rows_today": 0, "requests_this_minute": 0}, ctx)
     audit: dict[str, Any] = {
         "time": ctx.now.isoformat(), "request_id": ctx.request_id, "action": action,
         "principal": {"operator_id": principal.id, "org_uscc": principal.org_uscc,
@@ -101,18 +113,37 @@ def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *,
         "grant_id": grant["id"] if grant else None, "client_ip": ctx.client_ip,
         "policy_engine": svc.policy.name, "policy_version": svc.policy.version(),
     }
+    admission: Admission | None = None
+    usage: dict[str, Any] = {"rows_today": 0, "requests_this_minute": 0, "rows_total": 0}
+    if grant is not None:
+        try:
+            # Counted before deciding: denied calls count too, which stops enumeration.
+            admission = svc.quotas.admit(grant["id"], grant.get("quota") or {}, now=ctx.now,
+                                         requested_rows=requested_rows)
+        except GatewayError as exc:
+            record_refusal(svc, ctx, audit, exc)
+            raise
+        usage = dict(admission.usage)
+    doc = policy_input(principal, dataset, action, request, grant, usage, ctx)  # 3. input
     try:
         decision = svc.policy.decide(doc)                                       # 4. decide
+        if not decision.allow:
+            audit["decision"] = {"allow": False, "reasons": list(decision.reasons)}
+            svc.recorder.record("decision", ctx.request_id, audit)
+            raise PolicyDenied("the policy denied this request",
+                               reasons=list(decision.reasons))
+    except PolicyDenied:
+        if admission is not None:
+            admission.settle(0)
+        raise
     except GatewayError as exc:  # engine error/timeout/undefined: deny, and say so
+        if admission is not None:
+            admission.settle(0)
         record_refusal(svc, ctx, audit, exc)
         raise
-    if not decision.allow:
-        audit["decision"] = {"allow": False, "reasons": list(decision.reasons)}
-        svc.recorder.record("decision", ctx.request_id, audit)
-        raise PolicyDenied("the policy denied this request", reasons=list(decision.reasons))
     audit["decision"] = {"allow": True, "reasons": list(decision.reasons)}
     return Decided(dataset=dataset, grant=grant, decision=decision, audit=audit,
-                   policy_input=doc)
+                   policy_input=doc, admission=admission)
 
 
 def record_refusal(svc: Services, ctx: RequestContext, audit: dict[str, Any],

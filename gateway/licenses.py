@@ -109,7 +109,7 @@ class LicenseIn(BaseModel):
     unit: Unit | None = None
     price_cap: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=6)
     price: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=6)
-    quota: dict[str, int] = {}
+    quota: dict[str, int | float] = {}
     security_responsibility: str = Field(min_length=1, max_length=10_000)
     destruction_days: int = Field(ge=0, le=3650,
                                   description="Days after termination to destroy the data.")

@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from anonymizers.columns import ColumnContext
 from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
-from gateway.decide import RequestContext, decide_request, record_refusal
+from gateway.decide import Decided, RequestContext, decide_request, record_refusal
 from gateway.desensitize import Desensitizer
 from gateway.enforce import ReleasedField, check_filters_allowed, decision_row_filter, \
     released_fields
 from gateway.errors import Forbidden, GatewayError, UnknownField
-from gateway.plan import QueryPlan, decode_cursor, query_fingerprint, validate_filters
-from gateway.policy.decision import Decision
+from gateway.metering import meter_release
+from gateway.plan import Filter, QueryPlan, decode_cursor, query_fingerprint, validate_filters
 from gateway.receipts import new_receipt_id
 from gateway.services import Services
 from gateway.stores import Batch, prefetch
@@ -50,7 +50,7 @@ class Release:
     ctx: RequestContext
     dataset: DatasetSpec
     fields: list[ReleasedField]
-    decision: Decision
+    decided: Decided
     plan: QueryPlan
     fingerprint: str
     audit: dict[str, Any]
@@ -75,6 +75,14 @@ class Release:
     def record(self, kind: str, extra: dict[str, Any]) -> int:
         return self.svc.recorder.record(kind, self.ctx.request_id, {**self.audit, **extra})
 
+    def finish(self, rows_sent: int) -> None:
+        """Charge the quota with what was sent (and return the rest of the reservation),
+        and meter the release when the grant is paid."""
+        self.decided.settle(rows_sent)
+        if rows_sent:
+            meter_release(self.svc.state_engine, self.decided.grant, self.dataset.id,
+                          rows_sent)
+
 
 def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequest,
             ctx: RequestContext, *, mode: Literal["page", "stream"]) -> Release:
@@ -89,8 +97,23 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
     decide_fields = fields + [f.field for f in filters if f.field not in fields]
     request = {"fields": decide_fields, "filters": req.filters, "purpose": req.purpose,
                "scenario": req.scenario, "limit": req.limit}
+    wanted = min(req.limit or svc.settings.page_limit_default, svc.settings.page_limit_max) \
+        if mode == "page" else req.limit
     d = decide_request(svc, principal, dataset, action="rows", request=request,   # 2-4.
-                       filters=filters, purpose=req.purpose, grant_id=req.grant_id, ctx=ctx)
+                       filters=filters, purpose=req.purpose, grant_id=req.grant_id, ctx=ctx,
+                       requested_rows=wanted)
+    try:
+        return _plan_release(svc, principal, d, req, ctx, mode, fields, decide_fields, filters)
+    except BaseException:
+        d.settle(0)  # nothing was sent: give the reserved rows back
+        raise
+
+
+def _plan_release(svc: Services, principal: Principal, d: Decided, req: QueryRequest,
+                  ctx: RequestContext, mode: Literal["page", "stream"], fields: list[str],
+                  decide_fields: list[str], filters: list[Filter]) -> Release:
+    """Steps 4b-5 and the decision entry: enforce the decision, plan the query."""
+    dataset = d.dataset
     d.audit["requested_fields"] = fields
     decision, audit = d.decision, d.audit
     try:
@@ -110,6 +133,8 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
         after = decode_cursor(svc.keyring_or_fail().cursor_key_for, req.cursor,
                               fingerprint, dataset.field_map()[dataset.key])
     cap = decision.max_rows if decision.max_rows is not None else svc.settings.page_limit_max
+    if d.rows_allowed is not None:
+        cap = min(cap, d.rows_allowed)  # what is left of the grant's row quotas
     if mode == "page":
         limit = min(req.limit or svc.settings.page_limit_default,
                     svc.settings.page_limit_max, cap)
@@ -130,7 +155,7 @@ def prepare(svc: Services, principal: Principal, dataset_id: str, req: QueryRequ
         "max_rows": decision.max_rows, "receipt_id": receipt_id,
     })
     svc.recorder.record("decision", ctx.request_id, audit)                    # 9. record
-    release = Release(svc=svc, ctx=ctx, dataset=dataset, fields=released, decision=decision,
+    release = Release(svc=svc, ctx=ctx, dataset=dataset, fields=released, decided=d,
                       plan=plan, fingerprint=fingerprint, audit=audit, receipt_id=receipt_id,
                       desensitizer=Desensitizer(released, col_ctx, frozenset(
                           f.name for f in dataset.fields if f.type == "string")))

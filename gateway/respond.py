@@ -16,11 +16,15 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import logging
+
 import orjson
 
 from gateway.errors import GatewayError
 from gateway.pipeline import Release
 from gateway.receipts import CSV_TRAILER_PREFIX, NDJSON_TRAILER_KEY, sign_receipt
+
+log = logging.getLogger("gateway")
 
 
 def _rows(names: list[str], cols: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -73,6 +77,7 @@ def page(release: Release) -> dict[str, Any]:
         next_cursor = release.cursor_after(last_keys[limit - 1])
     digest = hashlib.sha256(orjson.dumps(rows)).hexdigest()
     receipt = _receipt(release, len(rows), digest, "json", "complete")
+    release.finish(len(rows))
     release.record("release", _release_entry(receipt, len(rows), digest, "json", "complete"))
     return {"rows": rows, "next_cursor": next_cursor, "fields": fields_meta(release),
             "request_id": release.ctx.request_id, "receipt": receipt}
@@ -108,6 +113,11 @@ def stream(release: Release, fmt: str) -> Iterator[bytes]:
         status = f"failed: {exc.code}"
         raise
     finally:
+        try:
+            release.finish(sent)
+        except Exception as exc:  # the rows are out; a metering fault must not hide it
+            log.error("settling quota/metering after export %s failed: %s",
+                      release.ctx.request_id, type(exc).__name__)
         receipt: dict[str, Any] | None = None
         if status in ("complete", "truncated_at_max_rows"):
             receipt = _receipt(release, sent, digest.hexdigest(), fmt, status)

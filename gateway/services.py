@@ -12,8 +12,10 @@ from gateway import state
 from gateway.audit import Recorder
 from gateway.auditlog import AuditLog
 from gateway.catalog import Catalog, parse_catalog_file
+from gateway.nonces import NonceStore, build_nonce_store
 from gateway.errors import GatewayError, PolicyUnavailable, Unavailable
 from gateway.policy.decision import Decision, PolicyEngine
+from gateway.quotas import QuotaCounter, build_quota_counter
 from gateway.settings import Settings
 from gateway.stores import StoreRegistry
 from keys.keyring import KeyRing
@@ -72,6 +74,8 @@ class Services:
     policy: PolicyEngine
     stores: StoreRegistry
     recorder: Recorder
+    quotas: QuotaCounter
+    nonces: NonceStore
     problems: dict[str, str] = field(default_factory=dict)
     _keyring_checked: float = field(default_factory=time.monotonic)
 
@@ -109,7 +113,9 @@ class Services:
                             checkpoint_seconds=settings.audit_checkpoint_seconds)
         return cls(settings=settings, state_engine=engine, catalog=catalog, keyring=keyring,
                    policy=policy, stores=StoreRegistry(catalog.upstream_urls()),
-                   recorder=recorder, problems=problems)
+                   recorder=recorder,
+                   quotas=build_quota_counter(settings.redis_url, engine),
+                   nonces=build_nonce_store(settings.redis_url, engine), problems=problems)
 
     def keyring_or_fail(self) -> KeyRing:
         """The key ring, refreshed at most every ``KEYRING_REFRESH_S`` so that a rotation or

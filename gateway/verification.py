@@ -29,6 +29,7 @@ from gateway import state
 from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
 from gateway.decide import RequestContext, decide_request, record_refusal
+from gateway.metering import meter_release
 from gateway.enforce import decision_row_filter
 from gateway.errors import (
     BadRequest,
@@ -226,6 +227,7 @@ def verify(svc: Services, principal: Principal, dataset_id: str, req: VerifyRequ
                   "row_filter": [{"field": f.field, "op": f.op} for f in row_filter]})
     svc.recorder.record("decision", ctx.request_id, audit)
     match, fields = lookup(svc, dataset, claim, row_filter)
+    meter_release(svc.state_engine, d.grant, dataset.id, 1)
     answer: dict[str, Any] = {"match": match}
     if per_field:
         answer["fields"] = {n: fields[n] for n in names}

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from gateway import auth, grants
+from gateway import auth, grants, request_auth
 from gateway.api.deps import AdminDep, ServicesDep
 from gateway.catalog import DatasetSpec
 from gateway.grants import GrantSpec
@@ -71,6 +71,20 @@ def create_key(principal_id: str, body: KeyIn, svc: ServicesDep,
     """The token is shown once; only its hash is stored."""
     key_id, token = auth.create_api_key(svc.state_engine, principal_id, body.role)
     return {"key_id": key_id, "token": token}
+
+
+@router.post("/principals/{principal_id}/signing-keys", status_code=201)
+def create_signing_key(principal_id: str, svc: ServicesDep, _: AdminDep) -> dict[str, str]:
+    """An HMAC request-signing secret (shown once; stored wrapped by the key ring). At most
+    two are active per principal, so keys rotate without downtime."""
+    key_id, secret = request_auth.create_signing_key(svc.state_engine, svc.keyring_or_fail(),
+                                                     principal_id)
+    return {"key_id": key_id, "secret": secret}
+
+
+@router.delete("/signing-keys/{key_id}", status_code=204)
+def revoke_signing_key(key_id: str, svc: ServicesDep, _: AdminDep) -> None:
+    request_auth.revoke_signing_key(svc.state_engine, key_id)
 
 
 @router.delete("/keys/{key_id}", status_code=204)

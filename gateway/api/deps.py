@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal, authenticate
 from gateway.errors import Forbidden
+from gateway.request_auth import is_signed, verify_signed_request
 from gateway.services import Services
 
 
@@ -20,8 +21,15 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_principal(svc: ServicesDep,
+async def get_principal(request: Request, svc: ServicesDep,
                         authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """An HMAC-signed request (docs/signed-requests.md) or an API key."""
+    if is_signed(request.headers):
+        body = await request.body()  # cached by Starlette: the endpoint still parses it
+        return await run_in_threadpool(
+            verify_signed_request, svc.state_engine, svc.keyring_or_fail(), svc.nonces,
+            request.method, request.url.path, request.url.query, body, request.headers, None,
+            skew_s=svc.settings.signed_skew_s)
     return await run_in_threadpool(authenticate, svc.state_engine, authorization)
 
 
