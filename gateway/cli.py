@@ -73,6 +73,29 @@ def init(demo: Annotated[bool, typer.Option(help="Also build the demo upstream, 
 
 
 @app.command()
+def migrate(data_dir: DataDir = None,
+            new: Annotated[Optional[str], typer.Option(
+                "--new", help="Developers: autogenerate a revision with this message.")] = None
+            ) -> None:
+    """Bring the state database to this release's schema (Alembic)."""
+    from gateway import migrate as mig
+    from gateway import state
+
+    s = _settings(data_dir)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = state.make_engine(s.resolved_state_url())
+    try:
+        if new:
+            mig.revision(engine, new)
+            return
+        before = mig.current(engine)
+        mig.upgrade(engine)
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(f"state database at revision {mig.current(engine)} (was {before})")
+
+
+@app.command()
 def serve(host: Annotated[Optional[str], typer.Option()] = None,
           port: Annotated[Optional[int], typer.Option()] = None,
           data_dir: DataDir = None,

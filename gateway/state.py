@@ -92,17 +92,8 @@ def make_engine(url: str) -> sa.Engine:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create every table the gateway keeps: state, audit log, key ring."""
-    # Modules that define their tables on ``metadata``: imported so create_all sees them.
-    import gateway.agreements
-    import gateway.applications
-    import gateway.licenses
-    import gateway.metering  # noqa: F401
-    import gateway.privacy_budget  # noqa: F401
-    import gateway.verification  # noqa: F401  (verify_rate)
-    from gateway.auditlog import create_schema as create_audit_schema
-    from keys.store import create_tables as create_key_tables
+    """Bring every table the gateway keeps (state, audit log, key ring) to the schema of
+    this release, through the Alembic migrations (gateway/migrations)."""
+    from gateway.migrate import upgrade
 
-    metadata.create_all(engine)
-    create_audit_schema(engine)
-    create_key_tables(engine)
+    upgrade(engine)
