@@ -18,3 +18,8 @@ class UnknownOperator(AnonymizerError):
 class BadOperatorParams(AnonymizerError):
     """Unknown parameter, wrong parameter type, or an operator level that does not fit
     the column (e.g. ``generalize to=district`` on a number)."""
+
+
+class DetectorUnavailable(AnonymizerError):
+    """The configured PII detector (e.g. its NER model) cannot be loaded: free text
+    must not be released (fail closed)."""

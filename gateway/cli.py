@@ -527,5 +527,14 @@ def application_list(state: Annotated[Optional[str], typer.Option(
         typer.echo(json.dumps(a, ensure_ascii=False))
 
 
+def _register_scan() -> None:
+    from anonymizers.scan import scan_command
+
+    app.command("scan", help="Detect (or with --anonymize, desensitize) personal data in "
+                "JSONL records {id, text}; streams, constant memory.")(scan_command)
+
+
+_register_scan()
+
 if __name__ == "__main__":
     app()

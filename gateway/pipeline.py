@@ -8,12 +8,14 @@ records the release entry before the response is committed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from anonymizers.columns import ColumnContext
+from anonymizers.text_ops.context import OperatorContext
+from anonymizers.textscrub import TextAnonymizer
 from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
 from gateway.decide import Decided, RequestContext, decide_request, record_refusal
@@ -73,7 +75,10 @@ class Release:
                              self.fingerprint)
 
     def record(self, kind: str, extra: dict[str, Any]) -> int:
-        return self.svc.recorder.record(kind, self.ctx.request_id, {**self.audit, **extra})
+        entry = {**self.audit, **extra}
+        if self.desensitizer.net_hits:
+            entry["safety_net_hits"] = self.desensitizer.net_hits
+        return self.svc.recorder.record(kind, self.ctx.request_id, entry)
 
     def finish(self, rows_sent: int) -> None:
         """Charge the quota with what was sent (and return the rest of the reservation),
@@ -148,6 +153,11 @@ def _plan_release(svc: Services, principal: Principal, d: Decided, req: QueryReq
         d.grant_id or f"operator:{principal.id}:{dataset.id}")
     col_ctx = ColumnContext(pseudonym_key=pseudonym_key.secret,
                             pseudonym_key_id=pseudonym_key.key_id, today=ctx.now.date())
+    if svc.detector is not None and any(f.operator == "scrub" for f in released):
+        # Free text through the analyzer, with the same grant key as the columns. Without
+        # a detector, scrub redacts whole cells (fail closed).
+        col_ctx = replace(col_ctx, text=TextAnonymizer(svc.detector, ctx=OperatorContext(
+            col_ctx.today, col_ctx.pseudonym_key, col_ctx.pseudonym_key_id)))
     receipt_id = new_receipt_id()
     audit.update({
         "released_fields": {f.name: f.operator for f in released},
@@ -158,6 +168,7 @@ def _plan_release(svc: Services, principal: Principal, d: Decided, req: QueryReq
     release = Release(svc=svc, ctx=ctx, dataset=dataset, fields=released, decided=d,
                       plan=plan, fingerprint=fingerprint, audit=audit, receipt_id=receipt_id,
                       desensitizer=Desensitizer(released, col_ctx, frozenset(
-                          f.name for f in dataset.fields if f.type == "string")))
+                          f.name for f in dataset.fields if f.type == "string"),
+                          safety_net=svc.safety_net))
     release.stats["page_limit"] = limit
     return release

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from gateway import state
+from anonymizers.analyzer import Detector, build_analyzer
+from anonymizers.errors import AnonymizerError
+from anonymizers.safety import SafetyNet
 from gateway.audit import Recorder
 from gateway.auditlog import AuditLog
 from gateway.catalog import Catalog, parse_catalog_file
@@ -76,6 +79,8 @@ class Services:
     recorder: Recorder
     quotas: QuotaCounter
     nonces: NonceStore
+    detector: Detector | None = None
+    safety_net: SafetyNet | None = None
     problems: dict[str, str] = field(default_factory=dict)
     _keyring_checked: float = field(default_factory=time.monotonic)
 
@@ -108,6 +113,11 @@ class Services:
                 policy = UnloadedEngine(problems["policy"])
         for name, why in problems.items():
             log.error("start-up problem in %s: %s", name, why)
+        detector: Detector | None = None
+        try:
+            detector = build_analyzer(None if settings.detector == "none" else settings.detector)
+        except AnonymizerError as exc:  # free text will be redacted whole (fail closed)
+            problems["detector"] = f"{type(exc).__name__}: {exc}"
         recorder = AuditLog(engine, signer=keyring, origin=settings.audit_origin,
                             checkpoint_every=settings.audit_checkpoint_every,
                             checkpoint_seconds=settings.audit_checkpoint_seconds)
@@ -115,7 +125,9 @@ class Services:
                    policy=policy, stores=StoreRegistry(catalog.upstream_urls()),
                    recorder=recorder,
                    quotas=build_quota_counter(settings.redis_url, engine),
-                   nonces=build_nonce_store(settings.redis_url, engine), problems=problems)
+                   nonces=build_nonce_store(settings.redis_url, engine), problems=problems,
+                   detector=detector,
+                   safety_net=SafetyNet(detector) if detector and settings.safety_net else None)
 
     def keyring_or_fail(self) -> KeyRing:
         """The key ring, refreshed at most every ``KEYRING_REFRESH_S`` so that a rotation or

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(1000, ge=1, description="Sign after N entries.")
     audit_checkpoint_seconds: float = Field(10.0, gt=0, description="…or after T seconds.")
     audit_retention_days: int = Field(1096, ge=183, description="Never prune younger entries.")
+    detector: Literal["lac", "jieba", "none"] = Field(
+        "lac", description="PERSON/LOCATION tagger for free text; 'none' = identifiers only.")
+    safety_net: bool = Field(True, description="Scan undeclared string columns for direct "
+                             "identifiers and mask hits.")
     redis_url: str | None = Field(None, description="Redis for quota counters and nonces; "
                                   "default: the state database.")
     signed_skew_s: int = Field(300, ge=5, le=3600, description="Clock skew window of signed "

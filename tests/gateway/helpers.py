@@ -10,7 +10,7 @@ from typing import Any
 from anonymizers.identifiers import id_card_valid, mobile_valid
 
 _ID_RUN = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_MOBILE_RUN = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_MOBILE_RUN = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 
 
 def creds(demo_dir: Path) -> dict[str, Any]:
