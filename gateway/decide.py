@@ -125,10 +125,14 @@ def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *,
             raise
         usage = dict(admission.usage)
     doc = policy_input(principal, dataset, action, request, grant, usage, ctx)  # 3. input
+    # Kept so that a candidate policy can decide this request again (replay); filter
+    # values on personal fields are keyed hashes here, never in clear.
+    audit["policy_input"] = replayable_input(doc, audit["filters"])
     try:
         decision = svc.policy.decide(doc)                                       # 4. decide
         if not decision.allow:
             audit["decision"] = {"allow": False, "reasons": list(decision.reasons)}
+            audit["decision_doc"] = dict(decision.raw)
             svc.recorder.record("decision", ctx.request_id, audit)
             raise PolicyDenied("the policy denied this request",
                                reasons=list(decision.reasons))
@@ -142,8 +146,18 @@ def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *,
         record_refusal(svc, ctx, audit, exc)
         raise
     audit["decision"] = {"allow": True, "reasons": list(decision.reasons)}
+    audit["decision_doc"] = dict(decision.raw)
     return Decided(dataset=dataset, grant=grant, decision=decision, audit=audit,
                    policy_input=doc, admission=admission)
+
+
+def replayable_input(doc: dict[str, Any], hashed_filters: list[Any]) -> dict[str, Any]:
+    """The policy input as the audit log keeps it: request filter values replaced by the
+    audit entry's (hashed where personal) filters."""
+    request = dict(doc["request"])
+    if "filters" in request:
+        request["filters"] = hashed_filters
+    return {**doc, "request": request}
 
 
 def record_refusal(svc: Services, ctx: RequestContext, audit: dict[str, Any],
