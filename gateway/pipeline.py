@@ -8,7 +8,7 @@ records the release entry before the response is committed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +24,8 @@ from gateway.enforce import ReleasedField, check_filters_allowed, decision_row_f
     released_fields
 from gateway.errors import Forbidden, GatewayError, UnknownField
 from gateway.metering import meter_release
-from gateway.plan import Filter, QueryPlan, decode_cursor, query_fingerprint, validate_filters
+from gateway.plan import Filter, QueryPlan, decode_cursor, encode_cursor, query_fingerprint, \
+    validate_filters
 from gateway.receipts import new_receipt_id
 from gateway.services import Services
 from gateway.stores import Batch, prefetch
@@ -58,7 +59,7 @@ class Release:
     audit: dict[str, Any]
     receipt_id: str
     desensitizer: Desensitizer
-    stats: dict[str, Any] = field(default_factory=dict)
+    page_limit: int  # rows in a JSON page (stream: the cap)
 
     def batches(self) -> Iterator[tuple[Batch, dict[str, Sequence[Any]]]]:
         store = self.svc.stores.get(self.dataset.upstream)
@@ -69,8 +70,6 @@ class Release:
             yield batch, self.desensitizer.apply(batch)                       # 7. desensitize
 
     def cursor_after(self, last_key: Any) -> str:
-        from gateway.plan import encode_cursor
-
         return encode_cursor(self.svc.keyring_or_fail().cursor_key(), last_key,
                              self.fingerprint)
 
@@ -169,6 +168,5 @@ def _plan_release(svc: Services, principal: Principal, d: Decided, req: QueryReq
                       plan=plan, fingerprint=fingerprint, audit=audit, receipt_id=receipt_id,
                       desensitizer=Desensitizer(released, col_ctx, frozenset(
                           f.name for f in dataset.fields if f.type == "string"),
-                          safety_net=svc.safety_net))
-    release.stats["page_limit"] = limit
+                          safety_net=svc.safety_net), page_limit=limit)
     return release

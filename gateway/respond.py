@@ -63,7 +63,7 @@ def _release_entry(receipt: dict[str, Any] | None, row_count: int, digest: str, 
 
 def page(release: Release) -> dict[str, Any]:
     """Fetch one page (limit + 1 rows to learn whether there is a next page)."""
-    limit = int(release.stats["page_limit"])
+    limit = release.page_limit
     names = [f.name for f in release.fields]
     rows: list[dict[str, Any]] = []
     last_keys: list[Any] = []
