@@ -68,9 +68,13 @@ def page(release: Release) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     last_keys: list[Any] = []
     key_name = release.dataset.key
-    for batch, cols in release.batches():
-        rows.extend(_rows(names, cols))
-        last_keys.extend(batch.columns[key_name])
+    try:
+        for batch, cols in release.batches():
+            rows.extend(_rows(names, cols))
+            last_keys.extend(batch.columns[key_name])
+    except BaseException:
+        release.decided.settle(0)  # nothing was sent: give the reserved rows back
+        raise
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
