@@ -2,7 +2,7 @@
 gateway over HTTP (auth, grant, OPA decision, query, masking, receipt, two durable audit
 appends), with the state database on SQLite or PostgreSQL. Not a test.
 
-    python bench/requests.py [--n 3000] [--concurrency 16] [--state sqlite,postgresql]
+    python bench/audited_requests.py [--n 3000] [--concurrency 16] [--state sqlite,postgresql]
 """
 
 from __future__ import annotations
