@@ -527,6 +527,260 @@ def application_list(state: Annotated[Optional[str], typer.Option(
         typer.echo(json.dumps(a, ensure_ascii=False))
 
 
+@policy_app.command("bundle")
+def policy_bundle(
+    version: Annotated[str, typer.Argument(help="A policy directory, or 'active' (the "
+                                           "configured policy directory or signed bundle).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the .tar.gz")],
+    include_tests: Annotated[bool, typer.Option(help="Also ship the *_test.rego files.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Write VERSION as a signed OPA bundle (ES256, the key ring's bundle-signing key)."""
+    from gateway.policy.bundle import load_policy_dir
+    from gateway.policy.opabundle import build_bundle
+
+    ring = _ring(data_dir)
+    try:
+        if Path(version).is_dir():
+            bundle = load_policy_dir(Path(version))
+        else:
+            bundle = _version_bundle(version, data_dir)
+        out.write_bytes(build_bundle(bundle, ring, include_tests=include_tests))
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {out}: revision {bundle.hash}")
+
+
+def _version_bundle(version: str, data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """A stored policy version (id or 'active'); without versions, the configured policy."""
+    from gateway.policy import versions as pv
+
+    s, engine = _state(data_dir)
+    if version == "active" and pv.active_pointer(engine) is None:
+        from gateway.services import load_configured_policy
+
+        return load_configured_policy(s, _ring(data_dir))
+    return pv.get_bundle(engine, pv.resolve(engine, version))
+
+
+@policy_app.command("replay")
+def policy_replay(
+    version: Annotated[str, typer.Argument(help="Candidate: a version id, 'active', or a "
+                                           "policy directory.")],
+    last: Annotated[Optional[int], typer.Option(help="The last N recorded decisions")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Decisions at or after this ISO "
+                                                 "time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Re-decide recorded decisions under a candidate policy and show what would change."""
+    import datetime as dt
+
+    from gateway.policy.bundle import load_policy_dir
+    from gateway.policy.replay import render_summary, replay
+
+    _, engine = _state(data_dir)
+    try:
+        bundle = load_policy_dir(Path(version)) if Path(version).is_dir() \
+            else _version_bundle(version, data_dir)
+        summary = replay(engine, bundle, last=last,
+                         since=dt.datetime.fromisoformat(since) if since else None)
+    except GatewayError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if as_json
+               else render_summary(summary))
+
+
+@policy_app.command("verify-bundle")
+def policy_verify_bundle(
+    file: Path,
+    keys: Annotated[Optional[Path], typer.Option(
+        help="Published keys (GET /v1/keys) instead of the local key ring.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Check a signed OPA bundle's signature, every file hash and its manifest; exit 1
+    naming the first problem."""
+    from gateway.policy.bundle import PolicyLoadError
+    from gateway.policy.opabundle import load_keys_file, load_signed_bundle
+
+    try:
+        verifier = load_keys_file(keys) if keys is not None else _ring(data_dir).verify_es256
+        bundle = load_signed_bundle(file, verifier)
+    except PolicyLoadError as exc:
+        typer.echo(f"INVALID: {exc.message}")
+        raise typer.Exit(1)
+    typer.echo(f"OK {file}: revision {bundle.hash}, {len(bundle.modules)} modules, "
+               f"{len(bundle.tests)} test modules")
+
+
+# --- policy versions (gateway.policy.versions; docs/policy-lifecycle.md) -----------------
+
+Actor = Annotated[str, typer.Option("--actor", help="Admin principal id doing this.")]
+
+
+def _policy_run(data_dir: Path | None, action):  # type: ignore[no-untyped-def]
+    """Run ``action(engine, recorder, request_id)`` with the state database and the audit
+    log; a gateway error exits 2 with its code."""
+    import secrets
+
+    from gateway.auditlog import AuditLog
+    from gateway.services import open_keyring
+
+    s, engine = _state(data_dir)
+    try:
+        ring = open_keyring(s, engine)
+    except Exception:  # noqa: BLE001 - the log still appends; checkpoints wait for a key
+        ring = None
+    recorder = AuditLog(engine, signer=ring, origin=s.audit_origin)
+    try:
+        return action(engine, recorder, "cli-" + secrets.token_hex(8))
+    except GatewayError as exc:
+        if exc.reasons:
+            typer.echo("\n".join(exc.reasons), err=True)
+        _fail(exc)
+    finally:
+        recorder.close()
+        engine.dispose()
+
+
+def _echo_json(doc: object) -> None:
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+@policy_app.command("list")
+def policy_list(data_dir: DataDir = None) -> None:
+    """Every policy version, newest first (* marks the active one)."""
+    from gateway.policy import versions as pv
+
+    def run(engine, recorder, rid):  # type: ignore[no-untyped-def]
+        active = pv.active_pointer(engine)
+        for v in pv.list_versions(engine):
+            mark = "*" if active and active[0] == v.id else " "
+            typer.echo(f"{mark} {v.id:>4} {v.state:<10} {v.hash[:12]} {v.author:<12} "
+                       f"{v.created_at:%Y-%m-%d %H:%M} {v.message}")
+
+    _policy_run(data_dir, run)
+
+
+@policy_app.command("show")
+def policy_show(version: str, data_dir: DataDir = None) -> None:
+    """A version's metadata and lifecycle events (VERSION: id or 'active')."""
+    from gateway.policy import versions as pv
+
+    def run(engine, recorder, rid):  # type: ignore[no-untyped-def]
+        vid = pv.resolve(engine, version)
+        _echo_json({**pv.get_version(engine, vid).to_json(), "events": pv.events(engine, vid)})
+
+    _policy_run(data_dir, run)
+
+
+@policy_app.command("export")
+def policy_export(version: str, out: Path, data_dir: DataDir = None) -> None:
+    """Write a version as plain files (modules, tests, data.json) into a new directory."""
+    from gateway.api.policies import bundle_files
+    from gateway.policy import versions as pv
+
+    if out.exists() and any(out.iterdir()):
+        typer.secho(f"error: {out} is not empty", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+    def run(engine, recorder, rid):  # type: ignore[no-untyped-def]
+        vid = pv.resolve(engine, version)
+        bundle = pv.get_bundle(engine, vid)
+        for rel, text in bundle_files(bundle).items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text, encoding="utf-8")
+        typer.echo(f"version {vid} ({bundle.hash}) exported to {out}")
+
+    _policy_run(data_dir, run)
+
+
+@policy_app.command("import")
+def policy_import(directory: Path, author: Actor, message: Annotated[str, typer.Option()],
+                  parent: Annotated[Optional[str], typer.Option(
+                      help="Parent version (default: the active one).")] = None,
+                  data_dir: DataDir = None) -> None:
+    """Store a directory of policies as a new draft version."""
+    from gateway.policy import versions as pv
+    from gateway.policy.bundle import load_policy_dir
+
+    def run(engine, recorder, rid):  # type: ignore[no-untyped-def]
+        bundle = load_policy_dir(directory)
+        pointer = pv.active_pointer(engine)
+        parent_id = pv.resolve(engine, parent) if parent else (pointer[0] if pointer else None)
+        v = pv.create_version(engine, bundle, author=author, message=message,
+                              parent_id=parent_id)
+        typer.echo(f"draft version {v.id} ({v.hash}) created")
+
+    _policy_run(data_dir, run)
+
+
+@policy_app.command("check")
+def policy_check(version: str, data_dir: DataDir = None) -> None:
+    """Run every check on a version; JSON report; exit 1 when an error is found."""
+    from gateway.policy import versions as pv
+
+    def run(engine, recorder, rid):  # type: ignore[no-untyped-def]
+        report = pv.check(engine, pv.resolve(engine, version))
+        _echo_json(report.to_json())
+        return report.ok
+
+    if not _policy_run(data_dir, run):
+        raise typer.Exit(1)
+
+
+def _transition(data_dir: Path | None, call) -> None:  # type: ignore[no-untyped-def]
+    result = _policy_run(data_dir, call)
+    for v in result if isinstance(result, tuple) else (result,):
+        typer.echo(f"version {v.id} ({v.hash[:12]}) is {v.state}")
+
+
+@policy_app.command("propose")
+def policy_propose(version: str, actor: Actor, data_dir: DataDir = None) -> None:
+    """draft -> proposed, if every check passes."""
+    from gateway.policy import versions as pv
+
+    _transition(data_dir, lambda e, r, rid: pv.propose(e, r, rid, pv.resolve(e, version),
+                                                       actor)[0])
+
+
+@policy_app.command("approve")
+def policy_approve(version: str, actor: Actor, note: str = "",
+                   data_dir: DataDir = None) -> None:
+    """proposed -> approved, by an admin other than its author."""
+    from gateway.policy import versions as pv
+
+    _transition(data_dir, lambda e, r, rid: pv.review_audited(
+        e, r, rid, pv.resolve(e, version), actor, approve=True, note=note))
+
+
+@policy_app.command("reject")
+def policy_reject(version: str, actor: Actor, note: str = "",
+                  data_dir: DataDir = None) -> None:
+    """proposed -> rejected, by an admin other than its author."""
+    from gateway.policy import versions as pv
+
+    _transition(data_dir, lambda e, r, rid: pv.review_audited(
+        e, r, rid, pv.resolve(e, version), actor, approve=False, note=note))
+
+
+@policy_app.command("activate")
+def policy_activate(version: str, actor: Actor, data_dir: DataDir = None) -> None:
+    """approved -> active: every gateway process switches on its next decision."""
+    from gateway.policy import versions as pv
+
+    _transition(data_dir, lambda e, r, rid: pv.activate_audited(e, r, rid,
+                                                                pv.resolve(e, version), actor))
+
+
+@policy_app.command("rollback")
+def policy_rollback(actor: Actor, data_dir: DataDir = None) -> None:
+    """Reactivate the version that was active before the current one."""
+    from gateway.policy import versions as pv
+
+    _transition(data_dir, lambda e, r, rid: pv.rollback_audited(e, r, rid, actor))
+
+
 def _register_scan() -> None:
     from anonymizers.scan import scan_command
 
@@ -538,3 +792,4 @@ _register_scan()
 
 if __name__ == "__main__":
     app()
+

@@ -130,6 +130,8 @@ def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *,
     audit["policy_input"] = replayable_input(doc, audit["filters"])
     try:
         decision = svc.policy.decide(doc)                                       # 4. decide
+        # The version that actually decided (an activation may land between requests).
+        audit["policy_version"] = decision.policy_version or audit["policy_version"]
         if not decision.allow:
             audit["decision"] = {"allow": False, "reasons": list(decision.reasons)}
             audit["decision_doc"] = dict(decision.raw)

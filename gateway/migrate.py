@@ -11,7 +11,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
@@ -28,6 +27,7 @@ def target_metadata() -> list[sa.MetaData]:
     import gateway.licenses  # noqa: F401
     import gateway.metering  # noqa: F401
     import gateway.nonces  # noqa: F401
+    import gateway.policy.versions  # noqa: F401
     import gateway.privacy_budget  # noqa: F401
     import gateway.quotas  # noqa: F401
     import gateway.request_auth  # noqa: F401
@@ -49,18 +49,13 @@ def _config(connection: sa.Connection) -> Config:
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the state database to ``revision`` (idempotent).
 
-    A database whose tables were created before migrations existed (no version table)
-    is adopted only if its schema equals the first revision's; otherwise this refuses,
-    rather than guess."""
+    A database that has gateway tables but no migration history was not made by these
+    migrations: it is refused rather than guessed at."""
     with engine.begin() as conn:
         if MigrationContext.configure(conn).get_current_revision() is None and \
                 sa.inspect(conn).has_table("principals"):
-            diffs = compare_metadata(MigrationContext.configure(conn), target_metadata())
-            if diffs:
-                raise ConfigError(
-                    "the state database predates schema migrations and differs from this "
-                    f"release's schema ({len(diffs)} differences); migrate it by hand")
-            command.stamp(_config(conn), "0001")
+            raise ConfigError("the state database predates schema migrations (no "
+                              "alembic_version table); migrate it by hand or start afresh")
         command.upgrade(_config(conn), revision)
 
 

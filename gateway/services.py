@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -24,6 +25,9 @@ from gateway.stores import StoreRegistry
 from keys.keyring import KeyRing
 from keys.master import KeyError_, load_master_key
 from keys.store import SqlKeyStore, create_tables
+
+if TYPE_CHECKING:
+    from gateway.policy.bundle import PolicyBundle
 
 log = logging.getLogger("gateway")
 KEYRING_REFRESH_S = 30.0
@@ -53,11 +57,28 @@ def open_keyring(settings: Settings, engine: sa.Engine) -> KeyRing:
     return KeyRing.open(SqlKeyStore(engine), master)
 
 
-def build_policy_engine(settings: Settings) -> PolicyEngine:
-    """The configured engine loaded with the policy directory; raises on any load error."""
-    from gateway.policy.bundle import load_policy_dir
+def load_configured_policy(settings: Settings, keyring: KeyRing | None = None) -> PolicyBundle:
+    """The signed bundle ``settings.policy_bundle`` once verified (with the keys of
+    ``settings.policy_bundle_keys``, else ``keyring``'s bundle-signing keys), or the
+    policy directory; raises ``PolicyLoadError`` naming why the bundle was refused."""
+    from gateway.policy.bundle import PolicyLoadError, load_policy_dir
+    from gateway.policy.opabundle import load_keys_file, load_signed_bundle
 
-    bundle = load_policy_dir(settings.policy_dir)
+    if settings.policy_bundle is None:
+        return load_policy_dir(settings.policy_dir)
+    if settings.policy_bundle_keys is not None:
+        keys = load_keys_file(settings.policy_bundle_keys)
+        return load_signed_bundle(settings.policy_bundle, keys)
+    if keyring is None:
+        raise PolicyLoadError("signed policy bundle refused: no key ring to verify it with "
+                              "(set GATEWAY_POLICY_BUNDLE_KEYS to the published keys)")
+    return load_signed_bundle(settings.policy_bundle, keyring.verify_es256)
+
+
+def build_policy_engine(settings: Settings, keyring: KeyRing | None = None) -> PolicyEngine:
+    """The configured engine loaded with the verified signed bundle or the policy
+    directory (:func:`load_configured_policy`); raises on any load error."""
+    bundle = load_configured_policy(settings, keyring)
     if settings.policy_engine == "opa":
         from gateway.policy.opa_server import OpaServerEngine
 
@@ -107,7 +128,10 @@ class Services:
             problems["keys"] = str(exc)
         if policy is None:
             try:
-                policy = build_policy_engine(settings)
+                from gateway.policy.active import versioned_engine
+
+                policy = versioned_engine(settings, engine) or \
+                    build_policy_engine(settings, keyring)
             except Exception as exc:  # any load failure → refuse every decision
                 problems["policy"] = f"{type(exc).__name__}: {exc}"
                 policy = UnloadedEngine(problems["policy"])

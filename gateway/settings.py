@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         None, description="Catalog YAML/JSON loaded at start-up (datasets and upstreams)."
     )
     policy_dir: Path = Field(_REPO_POLICIES, description="Directory of Rego policies + data.json.")
+    policy_bundle: Path | None = Field(
+        None, description="Signed OPA bundle (.tar.gz) to load instead of policy_dir; "
+        "verified (signature and every file hash) before loading, else no decisions.")
+    policy_bundle_keys: Path | None = Field(
+        None, description="Published keys (JSON of GET /v1/keys) that may sign the policy "
+        "bundle; default: this gateway's key ring.")
     policy_engine: Literal["embedded", "opa"] = "embedded"
     opa_url: str = "http://127.0.0.1:8181"
     policy_timeout_s: float = Field(2.0, gt=0)

@@ -94,6 +94,17 @@ def _ensure_master_key(s: Settings, echo: Callable[[str], None]) -> None:
     echo("!" * 78)
 
 
+def _seed_policy(s: Settings, engine: sa.Engine, echo: Callable[[str], None]) -> None:
+    """Store ``policies/`` as the active version (author ``seed``) if none is active."""
+    from gateway.policy.bundle import load_policy_dir
+    from gateway.policy.versions import seed
+
+    version = seed(engine, load_policy_dir(s.policy_dir))
+    if version is not None:
+        echo(f"policy version {version.id} ({version.hash[:12]}) seeded from {s.policy_dir} "
+             "and active")
+
+
 def init_data_dir(s: Settings, *, demo: bool, rows: int,
                   echo: Callable[[str], None]) -> Path | None:
     """Initialise (idempotently). Returns the demo-credentials path when ``demo``."""
@@ -105,6 +116,7 @@ def init_data_dir(s: Settings, *, demo: bool, rows: int,
         ring = open_keyring(s, engine)
         echo(f"state database ready: {s.resolved_state_url()}")
         echo(f"key ring ready: {', '.join(k.id for k in ring.list() if k.status == 'primary')}")
+        _seed_policy(s, engine, echo)
         if not demo:
             return None
         return _init_demo(s, engine, rows, echo)

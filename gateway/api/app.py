@@ -11,6 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import admin, applications, audit, errors, health, operator, products
+from gateway.api import policies
 from gateway.policy.decision import PolicyEngine
 from gateway.services import Services
 from gateway.settings import Settings, get_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(products.router)
+    app.include_router(policies.router)
     for router in applications.routers:
         app.include_router(router)
     return app
