@@ -20,7 +20,7 @@ venv install: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(VENV)/bin/pgw init --demo --data-dir $(DATA)
-	GATEWAY_DATA_DIR=$(DATA) $(VENV)/bin/pgw serve --host 127.0.0.1 --port 8000
+	GOGC=400 GATEWAY_DATA_DIR=$(DATA) $(VENV)/bin/pgw serve --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pgw policy test
