@@ -48,6 +48,14 @@ class UnloadedEngine:
         return ""
 
 
+def _safety_net(settings: Settings, detector: Detector | None) -> SafetyNet | None:
+    """The net needs only the identifier recognizers, so it keeps working (fail closed)
+    when the configured name tagger could not load."""
+    if not settings.safety_net:
+        return None
+    return SafetyNet(detector if detector is not None else build_analyzer(None))
+
+
 def open_keyring(settings: Settings, engine: sa.Engine) -> KeyRing:
     """The versioned key ring in the state database, unlocked by the master key (creates
     version 1 of each purpose on first use)."""
@@ -151,7 +159,7 @@ class Services:
                    quotas=build_quota_counter(settings.redis_url, engine),
                    nonces=build_nonce_store(settings.redis_url, engine), problems=problems,
                    detector=detector,
-                   safety_net=SafetyNet(detector) if detector and settings.safety_net else None)
+                   safety_net=_safety_net(settings, detector))
 
     def keyring_or_fail(self) -> KeyRing:
         """The key ring, refreshed at most every ``KEYRING_REFRESH_S`` so that a rotation or

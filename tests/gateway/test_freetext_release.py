@@ -70,3 +70,28 @@ def test_safety_net_masks_undeclared_identifiers_and_audits(env: tuple[TestClien
                      request_id=r.headers["X-Request-Id"]).entries
     hits = entries[-1].entry["safety_net_hits"]["description"]
     assert hits.get("ID_CARD", 0) > 0 or hits.get("PHONE_NUMBER", 0) > 0
+
+
+def test_detector_that_cannot_load_fails_closed(demo_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import anonymizers.analyzer as analyzer
+    from anonymizers.errors import DetectorUnavailable
+
+    def broken(name: str) -> Any:
+        raise DetectorUnavailable(f"{name} tagger could not load (test)")
+
+    monkeypatch.setattr(analyzer, "load_backend", broken)
+    d = tmp_path / "data"
+    shutil.copytree(demo_dir, d)
+    with TestClient(create_app(Settings(data_dir=d))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "could not load" in ready.json()["checks"]["detector"]["error"]
+        r = client.post("/v1/datasets/tousu_gongdan/query",
+                        headers=bearer(creds(d)["operators"]["op-hotline"]["token"]),
+                        json={"purpose": "service_quality_analysis",
+                              "fields": ["id", "description"], "limit": 20})
+        assert r.status_code == 200
+        assert {row["description"] for row in r.json()["rows"]} == {"[REDACTED]"}
+        # The safety net still runs on identifiers alone.
+        assert client.app.state.services.safety_net is not None  # type: ignore[attr-defined]
