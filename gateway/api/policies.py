@@ -12,6 +12,7 @@ import difflib
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.api.deps import AdminDep, ServicesDep
 from gateway.api.errors import request_id
-from gateway.auditlog import search
+from gateway.auditlog import audit_log
+from gateway.auditlog.entries import parse_leaf
 from gateway.errors import GatewayError
 from gateway.policy import versions as pv
 from gateway.policy.bundle import PolicyBundle, check_forbidden_builtins
@@ -170,11 +172,14 @@ def activate(version: str, request: Request, svc: ServicesDep,
 
 
 def _sync_samples(svc: Services, recent: int = 50) -> list[dict[str, Any]]:
-    """The contract samples plus the policy inputs of recent recorded decisions."""
-    inputs = list(sample_inputs().values())
-    page = search(svc.state_engine, kind="decision", limit=1000)
-    recorded = [e.entry["policy_input"] for e in page.entries if "policy_input" in e.entry]
-    return inputs + recorded[-recent:]
+    """The contract samples plus the policy inputs of the latest recorded decisions."""
+    with svc.state_engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_log.c.entry)
+                            .where(audit_log.c.kind == "decision")
+                            .order_by(audit_log.c.seq.desc()).limit(recent * 4)).all()
+    recorded = [e["policy_input"] for e in (parse_leaf(r.entry).entry for r in rows)
+                if "policy_input" in e]
+    return list(sample_inputs().values()) + recorded[:recent]
 
 
 @router.get("/{version}/bundle", response_model=None)
