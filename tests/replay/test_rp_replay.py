@@ -20,6 +20,7 @@ from gateway.auditlog import search
 from gateway.policy.bundle import PolicyBundle, PolicyLoadError, load_policy_dir
 from gateway.policy.replay import ReplaySummary, render_summary, replay, what_if
 from gateway.settings import Settings
+from gateway.setup import init_data_dir
 from tests.gateway.helpers import bearer, creds
 
 REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -27,13 +28,14 @@ RESEARCH = "population_research"
 
 
 @pytest.fixture(scope="module")
-def recorded(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tuple[sa.Engine, list[str]]]:
-    """A copy of the demo dir with allowed and denied requests recorded; yields the state
-    engine and raw upstream values (names, ID numbers) that must never show up."""
+    """A fresh demo dir (its own audit log: no decisions of other test modules) with
+    allowed and denied requests recorded; yields the state engine and raw upstream values
+    (names, ID numbers) that must never show up."""
     d = tmp_path_factory.mktemp("replay") / "data"
-    shutil.copytree(demo_dir, d)
-    up = sa.create_engine(f"sqlite:///{demo_dir / 'demo-upstream.db'}")
+    init_data_dir(Settings(data_dir=d), demo=True, rows=100, echo=lambda m: None)
+    up = sa.create_engine(f"sqlite:///{d / 'demo-upstream.db'}")
     with up.connect() as conn:
         people = conn.execute(sa.text("SELECT name, id_card FROM huji_renkou LIMIT 3")).all()
         reps = conn.execute(sa.text("SELECT legal_rep FROM qiye_dengji LIMIT 3")).all()
