@@ -24,6 +24,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pgw policy test
+	$(PY) -m mypy gateway anonymizers keys
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

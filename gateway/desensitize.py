@@ -70,4 +70,5 @@ class Desensitizer:
         hits = self.net_hits.setdefault(f.name, {})
         for entity, n in result.hits.items():
             hits[entity] = hits.get(entity, 0) + n
-        return result.column.to_pylist()
+        masked: list[Any] = result.column.to_pylist()
+        return masked

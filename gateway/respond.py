@@ -13,7 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import logging
@@ -87,7 +87,7 @@ def page(release: Release) -> dict[str, Any]:
             "request_id": release.ctx.request_id, "receipt": receipt}
 
 
-def stream(release: Release, fmt: str) -> Iterator[bytes]:
+def stream(release: Release, fmt: str) -> Generator[bytes, None, None]:
     """Yield the body in batches (memory bounded by one batch), then the receipt trailer."""
     names = [f.name for f in release.fields]
     digest = hashlib.sha256()

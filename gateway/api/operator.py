@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from typing import Annotated, Any
 
 import anyio
@@ -73,7 +73,7 @@ async def query(dataset_id: str, body: QueryRequest, request: Request, svc: Serv
                              headers={"Gateway-Receipt-Id": release.receipt_id})
 
 
-async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def _in_threads(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
     """Drive a blocking body generator from worker threads and close it however the
     response ends: when the client goes away the generator's ``finally`` still runs, so
     the export is recorded as interrupted with the rows actually sent."""
