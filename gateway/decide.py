@@ -132,6 +132,7 @@ def decide_request(svc: Services, principal: Principal, dataset: DatasetSpec, *,
         decision = svc.policy.decide(doc)                                       # 4. decide
         # The version that actually decided (an activation may land between requests).
         audit["policy_version"] = decision.policy_version or audit["policy_version"]
+        audit["policy_version_id"] = decision.policy_version_id
         if not decision.allow:
             audit["decision"] = {"allow": False, "reasons": list(decision.reasons)}
             audit["decision_doc"] = dict(decision.raw)

@@ -46,6 +46,7 @@ def _receipt(release: Release, row_count: int, digest: str, fmt: str,
         "fields": {f.name: f.operator for f in release.fields}, "row_count": row_count,
         "payload_sha256": digest, "format": fmt, "status": status,
         "policy_version": a["policy_version"], "policy_engine": a["policy_engine"],
+        "policy_version_id": a.get("policy_version_id"),
         "time": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
     return sign_receipt(release.svc.keyring_or_fail().sign, body)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,6 +55,10 @@ class VersionedEngine:
 
     def current(self) -> EmbeddedOpaEngine:
         """The engine of the active version, switching first if the pointer moved."""
+        return self._current_with_id()[0]
+
+    def _current_with_id(self) -> tuple[EmbeddedOpaEngine, int]:
+        """The engine of the active version and that version's id, read together."""
         try:
             pointer = active_pointer(self._db)
         except sa.exc.SQLAlchemyError as exc:
@@ -63,12 +68,12 @@ class VersionedEngine:
             raise PolicyUnavailable("no policy version is active", code="policy_not_loaded")
         engine = self._current
         if pointer == self._seen and engine is not None:
-            return engine
+            return engine, pointer[0]
         with self._lock:
             if pointer != self._seen or self._current is None:
                 self._switch(pointer)
             assert self._current is not None
-            return self._current
+            return self._current, pointer[0]
 
     def _switch(self, pointer: tuple[int, int]) -> None:
         if self._closed:
@@ -86,8 +91,10 @@ class VersionedEngine:
         self.active_version_id = pointer[0]
 
     def decide(self, input: Mapping[str, Any]) -> Decision:
-        """Decide with the active version; ``Decision.policy_version`` is its hash."""
-        return self.current().decide(input)
+        """Decide with the active version; ``Decision.policy_version`` is its hash and
+        ``policy_version_id`` its id."""
+        engine, version_id = self._current_with_id()
+        return replace(engine.decide(input), policy_version_id=version_id)
 
     def eval_trace(self, input: Mapping[str, Any]) -> tuple[Decision, list[str]]:
         """As :meth:`EmbeddedOpaEngine.eval_trace`, with the active version."""

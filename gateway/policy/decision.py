@@ -34,6 +34,7 @@ class Decision:
     engine: str = ""
     policy_version: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    policy_version_id: int | None = None  # the stored version, when versions are in use
 
     @classmethod
     def deny(cls, reason: str, *, engine: str = "", policy_version: str = "") -> "Decision":

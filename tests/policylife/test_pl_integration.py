@@ -135,3 +135,16 @@ def test_opa_server_failed_push_rolls_back(opa_env: tuple[TestClient, Path,
     assert after is not None and before is not None and after[0] == before[0]
     events = [e.entry.get("event") for e in search(engine, kind="policy").entries]
     assert "failed_push" in events
+
+
+def test_receipt_and_audit_name_the_version_id(embedded: tuple[TestClient, Path]) -> None:
+    client, d = embedded
+    r = client.post("/v1/datasets/qiye_dengji/query",
+                    headers=bearer(creds(d)["operators"]["op-hotline"]["token"]),
+                    json={"fields": ["id", "company"], "limit": 1})
+    engine = client.app.state.services.state_engine  # type: ignore[attr-defined]
+    pointer = active_pointer(engine)
+    assert pointer is not None
+    assert r.json()["receipt"]["policy_version_id"] == pointer[0]
+    entry = search(engine, request_id=r.headers["X-Request-Id"]).entries[-1].entry
+    assert entry["policy_version_id"] == pointer[0]
