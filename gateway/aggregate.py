@@ -32,7 +32,6 @@ from gateway import privacy_budget
 from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
 from gateway.decide import RequestContext, decide_request, record_refusal
-from gateway.metering import meter_release
 from gateway.enforce import decision_row_filter
 from gateway.errors import (
     BadRequest,
@@ -42,6 +41,7 @@ from gateway.errors import (
     StoreUnavailable,
     UnknownField,
 )
+from gateway.metering import meter_release
 from gateway.plan import Filter, compile_filter, table_clause, validate_filters
 from gateway.policy.decision import Decision
 from gateway.privacy_budget import laplace, noisy_measure

@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway import state
+from gateway.clock import now as _now
+from gateway.clock import rfc3339 as _rfc3339
 from gateway.errors import Conflict, NotFound, Unprocessable
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -69,16 +71,6 @@ class Agreement:
         if with_text:
             doc["text"] = self.text
         return doc
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _rfc3339(ts: dt.datetime) -> str:
-    if ts.tzinfo is None:  # SQLite returns naive datetimes; they were stored as UTC
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def agreement_sha256(text: str) -> str:

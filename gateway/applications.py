@@ -25,6 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gateway import agreements, state
 from gateway.auth import Principal
 from gateway.catalog import Catalog
+from gateway.clock import as_utc as utc
+from gateway.clock import now as _now
+from gateway.clock import rfc3339
 from gateway.errors import Conflict, Forbidden, NotFound, Unprocessable
 from gateway.grants import FilterSpec, GrantSpec, Mode, create_grant
 
@@ -150,20 +153,6 @@ class ApprovalIn(BaseModel):
         if any(v < 0 for q in quotas for v in q.values()):
             raise ValueError("quotas are non-negative integers")
         return self
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def utc(ts: dt.datetime) -> dt.datetime:
-    """A stored timestamp as aware UTC (SQLite hands back naive UTC)."""
-    return ts.replace(tzinfo=dt.timezone.utc) if ts.tzinfo is None else ts
-
-
-def rfc3339(ts: dt.datetime) -> str:
-    """A timestamp as RFC 3339 UTC with a ``Z``."""
-    return utc(ts).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def next_state(current: AppState | None, action: Action) -> AppState:

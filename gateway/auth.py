@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import re
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from gateway import state
+from gateway.clock import now as _now
 from gateway.errors import Conflict, NotFound, Unauthenticated, Unprocessable
 
 ROLES = frozenset({"operator", "admin", "reviewer", "auditor"})
@@ -31,10 +31,6 @@ class Principal:
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _hash(secret: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -14,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway import state
+from gateway.clock import now as _now
 from gateway.errors import ConfigError, NotFound, Unprocessable
 from gateway.policy.decision import KNOWN_OPERATORS
 
@@ -105,10 +105,6 @@ class CatalogFile(BaseModel):
 
     upstreams: dict[str, dict[str, str]] = {}
     datasets: list[DatasetSpec] = []
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def parse_catalog_file(path: Path, data_dir: Path) -> CatalogFile:

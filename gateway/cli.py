@@ -329,8 +329,7 @@ def receipt_verify(
     """Verify a receipt's signature and payload hash, offline."""
     import orjson
 
-    from gateway.receipts import ReceiptInvalid, public_key_verifier, split_stream, \
-        verify_receipt
+    from gateway.receipts import ReceiptInvalid, public_key_verifier, split_stream, verify_receipt
 
     try:
         body: bytes | None = None

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway import state
 from gateway.catalog import DatasetSpec
+from gateway.clock import now as _now
+from gateway.clock import rfc3339 as _rfc3339
 from gateway.errors import Conflict, NotFound, Unprocessable
 from gateway.policy.decision import KNOWN_OPERATORS
 
@@ -66,16 +68,6 @@ class GrantSpec(BaseModel):
             if ov.operator not in KNOWN_OPERATORS:
                 raise ValueError(f"unknown operator {ov.operator!r} for field {name!r}")
         return self
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _rfc3339(ts: dt.datetime) -> str:
-    if ts.tzinfo is None:  # SQLite returns naive datetimes; they were stored as UTC
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def create_grant(engine: sa.Engine, spec: GrantSpec, dataset: DatasetSpec, *,

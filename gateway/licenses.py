@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway import state
-from gateway.applications import rfc3339, utc
 from gateway.auth import Principal
 from gateway.catalog import Catalog
+from gateway.clock import as_utc as utc
+from gateway.clock import now as _now
+from gateway.clock import rfc3339
 from gateway.errors import Conflict, NotFound, Unprocessable
 from gateway.grants import GrantSpec, Mode, create_grant
 
@@ -131,10 +133,6 @@ class LicenseIn(BaseModel):
         elif self.unit is not None or self.price_cap is not None or self.price is not None:
             raise ValueError("a free (public-welfare) license has no unit or price")
         return self
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def to_micros(amount: Decimal) -> int:

@@ -21,7 +21,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from gateway import state
-from gateway.applications import rfc3339, utc
+from gateway.clock import as_utc as utc
+from gateway.clock import rfc3339
 from gateway.errors import NotFound, Unprocessable
 from gateway.licenses import MICROS, from_micros, licenses, to_micros
 

@@ -20,12 +20,22 @@ from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
 from gateway.decide import Decided, RequestContext, decide_request, record_refusal
 from gateway.desensitize import Desensitizer
-from gateway.enforce import ReleasedField, check_filters_allowed, decision_row_filter, \
-    released_fields
+from gateway.enforce import (
+    ReleasedField,
+    check_filters_allowed,
+    decision_row_filter,
+    released_fields,
+)
 from gateway.errors import Forbidden, GatewayError, UnknownField
 from gateway.metering import meter_release
-from gateway.plan import Filter, QueryPlan, decode_cursor, encode_cursor, query_fingerprint, \
-    validate_filters
+from gateway.plan import (
+    Filter,
+    QueryPlan,
+    decode_cursor,
+    encode_cursor,
+    query_fingerprint,
+    validate_filters,
+)
 from gateway.receipts import new_receipt_id
 from gateway.services import Services
 from gateway.stores import Batch, prefetch

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from gateway import state
 from gateway.auth import Principal
+from gateway.clock import now as _now
 from gateway.errors import Conflict, NotFound, Unauthenticated, Unavailable
 from gateway.nonces import NonceStore
 from keys import KeyRing, KeyRingError
@@ -122,10 +123,6 @@ def is_signed(headers: Mapping[str, str]) -> bool:
 def _aad(key_id: str, principal_id: str) -> bytes:
     # Binding the principal too: a row moved to another principal no longer unwraps.
     return f"pgw-signing-key\x00{key_id}\x00{principal_id}".encode()
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def create_signing_key(engine: sa.Engine, ring: KeyRing,

@@ -13,10 +13,9 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 from collections.abc import Generator, Sequence
 from typing import Any
-
-import logging
 
 import orjson
 

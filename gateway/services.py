@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from gateway import state
 from anonymizers.analyzer import Detector, build_analyzer
 from anonymizers.errors import AnonymizerError
 from anonymizers.safety import SafetyNet
+from gateway import state
 from gateway.audit import Recorder
 from gateway.auditlog import AuditLog
 from gateway.catalog import Catalog, parse_catalog_file
-from gateway.nonces import NonceStore, build_nonce_store
 from gateway.errors import GatewayError, PolicyUnavailable, Unavailable
+from gateway.nonces import NonceStore, build_nonce_store
 from gateway.policy.decision import Decision, PolicyEngine
 from gateway.quotas import QuotaCounter, build_quota_counter
 from gateway.settings import Settings

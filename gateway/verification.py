@@ -29,7 +29,6 @@ from gateway import state
 from gateway.auth import Principal
 from gateway.catalog import DatasetSpec
 from gateway.decide import RequestContext, decide_request, record_refusal
-from gateway.metering import meter_release
 from gateway.enforce import decision_row_filter
 from gateway.errors import (
     BadRequest,
@@ -41,6 +40,7 @@ from gateway.errors import (
     Unavailable,
     UnknownField,
 )
+from gateway.metering import meter_release
 from gateway.plan import Filter, compile_filter, table_clause, validate_filters
 from gateway.policy.decision import Decision
 from gateway.receipts import new_receipt_id, sign_receipt

@@ -10,8 +10,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api import admin, applications, audit, errors, health, operator, products
-from gateway.api import policies
+from gateway.api import admin, applications, audit, errors, health, operator, policies, products
 from gateway.policy.decision import PolicyEngine
 from gateway.services import Services
 from gateway.settings import Settings, get_settings

@@ -14,8 +14,13 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.deps import AuditorDep, ServicesDep
-from gateway.auditlog import consistency_proof, inclusion_proof, latest_checkpoint, search, \
-    verify_log
+from gateway.auditlog import (
+    consistency_proof,
+    inclusion_proof,
+    latest_checkpoint,
+    search,
+    verify_log,
+)
 from gateway.services import Services
 
 router = APIRouter(prefix="/admin/v1/audit", tags=["audit"])

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import respond
 from gateway.api.deps import OperatorDep, ServicesDep
-from gateway.grants import list_grants
 from gateway.decide import RequestContext
+from gateway.grants import list_grants
 from gateway.pipeline import QueryRequest, prepare
 
 router = APIRouter(prefix="/v1", tags=["operator"])

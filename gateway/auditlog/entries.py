@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from gateway.clock import as_utc as as_utc  # re-exported for the log's modules
+
 LEAF_VERSION = 1
 MAX_KIND = 32
 MAX_REQUEST_ID = 128
@@ -33,13 +35,6 @@ def canonical_json(value: Any) -> bytes:
 def format_time(t: dt.datetime) -> str:
     """RFC 3339 UTC with microseconds, the form used inside leaves."""
     return as_utc(t).strftime(_TIME_FORMAT)
-
-
-def as_utc(t: dt.datetime) -> dt.datetime:
-    """Aware UTC datetime; naive values (SQLite hands these back) are taken as UTC."""
-    if t.tzinfo is None:
-        return t.replace(tzinfo=dt.UTC)
-    return t.astimezone(dt.UTC)
 
 
 def leaf_document(seq: int, time: dt.datetime, kind: str, request_id: str,

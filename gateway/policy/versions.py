@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from gateway.audit import Recorder
+from gateway.clock import now as _now
 from gateway.errors import Conflict, Forbidden, NotFound, Unprocessable
 from gateway.policy.bundle import PolicyBundle
 from gateway.state import metadata
@@ -96,10 +97,6 @@ class PolicyVersion:
 _COLS = [policy_versions.c[n] for n in ("id", "hash", "state", "author", "message",
                                         "parent_id", "approved_by", "created_at",
                                         "updated_at")]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _row(row: Any) -> PolicyVersion:
