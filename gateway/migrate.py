@@ -24,6 +24,7 @@ def target_metadata() -> list[sa.MetaData]:
     declare tables on the shared state metadata)."""
     import gateway.agreements  # noqa: F401
     import gateway.applications  # noqa: F401
+    import gateway.console.accounts  # noqa: F401
     import gateway.licenses  # noqa: F401
     import gateway.metering  # noqa: F401
     import gateway.nonces  # noqa: F401
@@ -46,7 +47,7 @@ def _config(connection: sa.Connection) -> Config:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
     """Bring the state database to ``revision`` (idempotent).
 
     A database that has gateway tables but no migration history was not made by these

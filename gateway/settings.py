@@ -59,6 +59,13 @@ class Settings(BaseSettings):
                                   "default: the state database.")
     signed_skew_s: int = Field(300, ge=5, le=3600, description="Clock skew window of signed "
                                "requests.")
+    console_idle_s: int = Field(900, ge=60, le=86_400, description="Console sessions end "
+                                "after this many seconds without a request.")
+    console_session_s: int = Field(28_800, ge=300, le=604_800, description="…and this long "
+                                   "after sign-in, whatever the activity.")
+    console_cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure flag of the session cookie; auto: when the request "
+        "came over HTTPS (run uvicorn with --proxy-headers behind a TLS proxy).")
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from importlib import resources
@@ -124,6 +125,17 @@ def init_data_dir(s: Settings, *, demo: bool, rows: int,
         engine.dispose()  # close pooled connections now, not at garbage collection
 
 
+def _demo_console_accounts(engine: sa.Engine) -> dict[str, str]:
+    """Console passwords for the demo staff (random; written to demo-credentials.json)."""
+    from gateway.console.accounts import set_password
+
+    passwords = {}
+    for principal_id in ("admin", "admin2", "reviewer", "auditor"):
+        passwords[principal_id] = secrets.token_urlsafe(12)
+        set_password(engine, principal_id, passwords[principal_id])
+    return passwords
+
+
 def _init_demo(s: Settings, engine: sa.Engine, rows: int,
                echo: Callable[[str], None]) -> Path:
     from gateway.demo.load import load_demo
@@ -156,6 +168,9 @@ def _init_demo(s: Settings, engine: sa.Engine, rows: int,
                           org_uscc=_valid_uscc(REVIEWER_ORG[1]))
     creds["reviewer"] = {"principal": "reviewer",
                          "token": auth.create_api_key(engine, "reviewer", "reviewer")[1]}
+    # A second admin: policy versions need a maker and a different checker.
+    auth.create_principal(engine, "admin2", "演示管理员（复核）", roles=["admin"])
+    creds["console"] = _demo_console_accounts(engine)
     catalog = Catalog(engine)
     now = dt.datetime.now(dt.timezone.utc)
     demo_grants = _demo_grants(now)

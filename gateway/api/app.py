@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import console
 from gateway.api import admin, applications, audit, errors, health, operator, policies, products
 from gateway.policy.decision import PolicyEngine
 from gateway.services import Services
@@ -67,4 +68,5 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(policies.router)
     for router in applications.routers:
         app.include_router(router)
+    console.install(app)
     return app

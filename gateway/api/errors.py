@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, TooManyRequests
+from gateway.errors import BadRequest, GatewayError, TooManyRequests
 
 log = logging.getLogger("gateway")
 
@@ -37,11 +37,19 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _console(request: Request) -> bool:
+    return request.url.path.startswith("/console")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
-    async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+    async def _gateway_error(request: Request, exc: GatewayError) -> Response:
         if exc.status_code >= 500:
             log.warning("refused %s: %s", exc.code, exc.message)
+        if _console(request):
+            from gateway.console.web import error_page
+
+            return error_page(request, exc)
         headers = None
         if isinstance(exc, TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after)}
@@ -49,12 +57,23 @@ def install(app: FastAPI) -> None:
                               headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if _console(request):
+            from gateway.console.web import error_page
+
+            return error_page(request, BadRequest(_validation_message(exc),
+                                                  code="invalid_request"))
         return error_response(request, 422, "invalid_request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if _console(request):
+            from gateway.console.web import error_page
+
+            err = GatewayError(str(exc.detail), code=code)
+            err.status_code = exc.status_code
+            return error_page(request, err)
         return error_response(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
