@@ -69,7 +69,7 @@ console_sign_in_failures = sa.Table(
     # Keyed hash of the client address (never the address in clear) and a fixed window.
     sa.Column("client", sa.String(64), primary_key=True),
     sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
 )
 
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 low-memory defaults
@@ -163,19 +163,19 @@ def _count_failure(conn: sa.Connection, client: str, now: dt.datetime) -> int:
         conn.execute(sa.delete(console_sign_in_failures)
                      .where(console_sign_in_failures.c.client == client))
         conn.execute(sa.insert(console_sign_in_failures).values(
-            client=client, window_start=now, count=1))
+            client=client, window_start=now, failures=1))
         return 1
     conn.execute(sa.update(console_sign_in_failures)
                  .where(console_sign_in_failures.c.client == client)
-                 .values(count=row.count + 1))
-    return int(row.count) + 1
+                 .values(failures=row.failures + 1))
+    return int(row.failures) + 1
 
 
 def _rate_limited(conn: sa.Connection, client: str, now: dt.datetime) -> int | None:
     """Seconds until ``client`` may try again, or None."""
     row = conn.execute(sa.select(console_sign_in_failures)
                        .where(console_sign_in_failures.c.client == client)).first()
-    if row is None or row.count < RATE_PER_WINDOW:
+    if row is None or row.failures < RATE_PER_WINDOW:
         return None
     left = RATE_WINDOW_S - (now - as_utc(row.window_start)).total_seconds()
     return int(left) + 1 if left > 0 else None
@@ -207,6 +207,7 @@ def sign_in(engine: sa.Engine, username: str, password: str, *, client: str,
             .join(state.principals, state.principals.c.id == console_accounts.c.principal_id)
             .where(console_accounts.c.principal_id == username[:64])).first()
         stored = row.password_hash if row is not None else _DUMMY_HASH
+        ok: bool
         try:
             ok = _hasher.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):

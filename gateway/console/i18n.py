@@ -35,7 +35,7 @@ def pick_lang(requested: str | None, accept_language: str | None = None) -> str:
     """The console language: the cookie's choice, else the browser's first supported
     language, else Simplified Chinese."""
     if requested in LANGS:
-        return requested  # type: ignore[return-value]
+        return requested
     for part in (accept_language or "").split(","):
         tag = part.split(";")[0].strip().lower()
         if tag.startswith("zh"):

@@ -55,12 +55,12 @@ async def login(request: Request, username: Annotated[str, Form(max_length=64)],
                             outcome=result.outcome)
     if result.outcome != "ok" or result.session_token is None:
         status = {"rate_limited": 429, "locked": 423}.get(result.outcome, 401)
-        response = render(request, "login.html", status_code=status, next=_safe_next(next),
+        page = render(request, "login.html", status_code=status, next=_safe_next(next),
                           failure=result.outcome, expired=False)
         if result.outcome == "rate_limited":
             retry = await run_in_threadpool(accounts.retry_after, svc.state_engine, client)
-            response.headers["Retry-After"] = str(retry or accounts.RATE_WINDOW_S)
-        return response
+            page.headers["Retry-After"] = str(retry or accounts.RATE_WINDOW_S)
+        return page
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(COOKIE, result.session_token, max_age=svc.settings.console_session_s,
                         path=PREFIX, httponly=True, samesite="strict",

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
@@ -176,6 +176,21 @@ async def check_csrf(request: Request, session: SessionDep) -> ConsoleSession:
 CsrfSession = Annotated[ConsoleSession, Depends(check_csrf)]
 
 
+def require_action(role: str) -> Callable[..., Coroutine[Any, Any, ConsoleSession]]:
+    """A state-changing request: the CSRF check, then the role."""
+    async def _check(session: CsrfSession) -> ConsoleSession:
+        if not session.has_role(role):
+            raise Forbidden(f"this action needs role '{role}'", code="role_required")
+        return session
+
+    return _check
+
+
+AdminAction = Annotated[ConsoleSession, Depends(require_action("admin"))]
+ReviewerAction = Annotated[ConsoleSession, Depends(require_action("reviewer"))]
+AuditorAction = Annotated[ConsoleSession, Depends(require_action("auditor"))]
+
+
 def render(request: Request, template: str, status_code: int = 200,
            **context: Any) -> HTMLResponse:
     t = translator(request)
@@ -202,6 +217,27 @@ def record(svc: Services, request: Request, event: str, *, principal_id: str | N
                              "principal": {"operator_id": principal_id},
                              "client_ip": client_ip(request), **details}
     svc.recorder.record("console", str(getattr(request.state, "request_id", "")), entry)
+
+
+T = TypeVar("T")
+
+
+async def perform(request: Request, session: ConsoleSession, event: str, target: str,
+                  action: Callable[[], T], **details: Any) -> T:
+    """Run one console action (a call into the same service functions as the API) in the
+    thread pool and write its audit entry (kind ``console``) with the outcome, success or
+    refusal. ``target`` and ``details`` are ids, never personal values. If the entry
+    cannot be written the request fails with 503 (AuditUnavailable)."""
+    svc = services(request)
+    try:
+        result = await run_in_threadpool(action)
+    except GatewayError as exc:
+        await run_in_threadpool(record, svc, request, event, principal_id=session.principal.id,
+                                outcome=exc.code, target=target, **details)
+        raise
+    await run_in_threadpool(record, svc, request, event, principal_id=session.principal.id,
+                            target=target, **details)
+    return result
 
 
 def error_page(request: Request, exc: GatewayError) -> Response:

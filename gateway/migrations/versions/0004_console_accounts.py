@@ -43,7 +43,7 @@ def upgrade() -> None:
     op.create_table('console_sign_in_failures',
     sa.Column('client', sa.String(length=64), nullable=False),
     sa.Column('window_start', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('client')
     )
 
