@@ -302,6 +302,22 @@ def get_application(engine: sa.Engine, app_id: str, *,
     return doc
 
 
+def review_view(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """What a reviewer weighs: each requested field's sensitivity and PII type, and the
+    dataset's open class and registration (the API and the console show the same)."""
+    for item in doc["datasets"]:
+        ds = catalog.get(item["dataset_id"])
+        declared = ds.field_map()
+        item["dataset"] = {"title": ds.title, "owner": ds.owner, "open_class": ds.open_class,
+                           "registration_code": ds.registration_code}
+        item["field_details"] = [
+            {"name": n, "title": declared[n].title, "level": declared[n].level,
+             "pii": declared[n].pii, "quasi_identifier": declared[n].quasi_identifier,
+             "free_text": declared[n].free_text}
+            for n in item["fields"] if n in declared]
+    return doc
+
+
 def list_applications(engine: sa.Engine, *, operator_id: str | None = None,
                       state: AppState | None = None) -> list[dict[str, Any]]:
     """Applications, oldest first, by operator and/or state."""

@@ -14,7 +14,6 @@ from gateway import agreements, applications, licenses, metering
 from gateway.api.deps import AdminDep, OperatorDep, ServicesDep, require_role
 from gateway.applications import ApplicationIn, ApprovalIn, AppState
 from gateway.auth import Principal
-from gateway.catalog import Catalog
 from gateway.licenses import LicenseAction, LicenseIn, LicenseStatus
 
 ReviewerDep = Annotated[Principal, Depends(require_role("reviewer"))]
@@ -101,22 +100,6 @@ def my_licenses(svc: ServicesDep, me: OperatorDep) -> dict[str, Any]:
 # --- reviewers ------------------------------------------------------------------------
 
 
-def _review_view(doc: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """What a reviewer weighs: each requested field's sensitivity and PII type, and the
-    dataset's open class and registration."""
-    for item in doc["datasets"]:
-        ds = catalog.get(item["dataset_id"])
-        declared = ds.field_map()
-        item["dataset"] = {"title": ds.title, "owner": ds.owner, "open_class": ds.open_class,
-                           "registration_code": ds.registration_code}
-        item["field_details"] = [
-            {"name": n, "title": declared[n].title, "level": declared[n].level,
-             "pii": declared[n].pii, "quasi_identifier": declared[n].quasi_identifier,
-             "free_text": declared[n].free_text}
-            for n in item["fields"] if n in declared]
-    return doc
-
-
 @review_router.get("/applications")
 def review_queue(svc: ServicesDep, _: ReviewerDep,
                  state: AppState | Literal["all"] = "submitted") -> dict[str, Any]:
@@ -128,7 +111,8 @@ def review_queue(svc: ServicesDep, _: ReviewerDep,
 
 @review_router.get("/applications/{app_id}")
 def review_detail(app_id: str, svc: ServicesDep, _: ReviewerDep) -> dict[str, Any]:
-    return _review_view(applications.get_application(svc.state_engine, app_id), svc.catalog)
+    return applications.review_view(applications.get_application(svc.state_engine, app_id),
+                                    svc.catalog)
 
 
 @review_router.post("/applications/{app_id}/approve")
