@@ -301,5 +301,15 @@ def retry_after(engine: sa.Engine, client: str) -> int | None:
         return _rate_limited(conn, client, _now())
 
 
-__all__ = ["ConsoleSession", "SignInResult", "sign_in", "resume", "sign_out", "set_password",
-           "unlock", "list_accounts", "csrf_ok", "retry_after"]
+__all__ = [
+    "ConsoleSession",
+    "SignInResult",
+    "csrf_ok",
+    "list_accounts",
+    "resume",
+    "retry_after",
+    "set_password",
+    "sign_in",
+    "sign_out",
+    "unlock",
+]

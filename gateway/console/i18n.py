@@ -9,7 +9,7 @@ fails on any such gap).
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 DEFAULT_LANG = "zh-CN"
@@ -18,7 +18,7 @@ LANG_NAMES = {"zh-CN": "简体中文", "en": "English"}
 _DIR = Path(__file__).resolve().parent / "locales"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     """Every message of ``lang`` (all files of its folder; a key defined twice is an
     error, so two areas cannot silently override each other)."""

@@ -79,7 +79,7 @@ templates.env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys
 
 def _fmt_time(value: Any) -> str:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     return "" if value is None else str(value)
 
 

@@ -104,7 +104,7 @@ def test_idle_sessions_expire(client: TestClient, console_dir: Path) -> None:
     engine = _engine(console_dir)
     with engine.begin() as conn:
         conn.execute(sa.update(accounts.console_sessions).values(
-            last_seen=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
+            last_seen=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)))
     r = client.get("/console/", follow_redirects=False)
     assert r.status_code == 303 and "expired=1" in r.headers["location"]
 
@@ -132,7 +132,7 @@ def test_security_headers_on_every_console_page(client: TestClient,
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["referrer-policy"] == "no-referrer"
     assert "'unsafe-inline'" not in CSP and "frame-ancestors 'none'" in CSP
-    script_src = [p for p in CSP.split(";") if p.strip().startswith("script-src")][0]
+    script_src = next(p for p in CSP.split(";") if p.strip().startswith("script-src"))
     assert script_src.strip() == "script-src 'self'"
 
 
