@@ -3,6 +3,13 @@
 ``AuditLog.record`` is the ``gateway.audit.Recorder`` verb. See docs/audit-log.md.
 """
 
+from gateway.auditlog.anomalies import (
+                                         Anomaly,
+                                         AnomalyConfig,
+                                         Window,
+                                         detect_anomalies,
+                                         examined_window,
+)
 from gateway.auditlog.checkpoint import (
                                          Checkpoint,
                                          InvalidCheckpoint,
@@ -33,10 +40,12 @@ from gateway.auditlog.store import latest_checkpoint
 from gateway.auditlog.verify import VerifyResult, verify_log
 
 __all__ = [
-    "DEFAULT_ORIGIN", "DEFAULT_RETENTION", "AuditLog", "Checkpoint", "ConsistencyProof",
-    "InclusionProof", "InvalidCheckpoint", "InvalidProof", "LogEntry", "PruneResult",
-    "SearchPage", "SignatureLike", "Signer", "VerifyFn", "VerifyResult", "audit_checkpoints",
-    "audit_head", "audit_log", "consistency_proof", "create_schema", "inclusion_proof",
+    "DEFAULT_ORIGIN", "DEFAULT_RETENTION", "Anomaly", "AnomalyConfig", "AuditLog",
+    "Checkpoint", "ConsistencyProof", "InclusionProof", "InvalidCheckpoint", "InvalidProof",
+    "LogEntry", "PruneResult", "SearchPage", "SignatureLike", "Signer", "VerifyFn",
+    "VerifyResult", "Window", "audit_checkpoints", "audit_head", "audit_log",
+    "consistency_proof", "create_schema", "detect_anomalies", "examined_window",
+    "inclusion_proof",
     "latest_checkpoint", "metadata", "parse_note", "prune", "search", "verify_archive",
     "verify_checkpoint", "verify_consistency", "verify_inclusion", "verify_log",
 ]
