@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -16,18 +13,19 @@ from starlette.concurrency import run_in_threadpool
 from gateway.api.deps import AuditorDep, ServicesDep
 from gateway.auditlog import (
     consistency_proof,
+    detect_anomalies,
+    examined_window,
     inclusion_proof,
     latest_checkpoint,
     search,
     verify_log,
 )
-from gateway.services import Services
+from gateway.auditlog.evidence import read_entry
+from gateway.auditlog.export import export_entries
+from gateway.clock import now as utcnow
+from gateway.clock import rfc3339
 
 router = APIRouter(prefix="/admin/v1/audit", tags=["audit"])
-
-_CSV_COLUMNS = ["seq", "time", "kind", "request_id", "operator_id", "dataset", "grant_id",
-                "allowed", "reasons", "released_fields", "row_count", "payload_sha256",
-                "receipt_id", "purpose", "client_ip", "policy_version"]
 
 
 def _filters(since: dt.datetime | None, until: dt.datetime | None, operator_id: str | None,
@@ -35,37 +33,6 @@ def _filters(since: dt.datetime | None, until: dt.datetime | None, operator_id: 
              grant_id: str | None, kind: str | None) -> dict[str, Any]:
     return {"since": since, "until": until, "operator_id": operator_id, "dataset": dataset,
             "decision": decision, "grant_id": grant_id, "kind": kind}
-
-
-def _csv_row(e: dict[str, Any]) -> list[Any]:
-    entry = e["entry"]
-    decision = entry.get("decision") or {}
-    return [e["seq"], e["time"], e["kind"], e["request_id"],
-            (entry.get("principal") or {}).get("operator_id"), entry.get("dataset"),
-            entry.get("grant_id"), decision.get("allow"), "; ".join(decision.get("reasons", [])),
-            orjson.dumps(entry.get("released_fields")).decode(), entry.get("row_count"),
-            entry.get("payload_sha256"), entry.get("receipt_id"), entry.get("purpose"),
-            entry.get("client_ip"), entry.get("policy_version")]
-
-
-def _export(svc: Services, filters: dict[str, Any], fmt: str) -> Iterator[bytes]:
-    cursor = None
-    if fmt == "csv":
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(_CSV_COLUMNS)
-        yield buf.getvalue().encode()
-    while True:
-        page = search(svc.state_engine, **filters, cursor=cursor, limit=1000)
-        docs = [e.to_json() for e in page.entries]
-        if fmt == "csv":
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(_csv_row(d) for d in docs)
-            yield buf.getvalue().encode()
-        elif docs:
-            yield b"\n".join(orjson.dumps(d) for d in docs) + b"\n"
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
 
 
 @router.get("", response_model=None)
@@ -82,7 +49,8 @@ async def list_entries(
     filters = _filters(since, until, operator_id, dataset, decision, grant_id, kind)
     if format != "json":
         media = "application/x-ndjson" if format == "ndjson" else "text/csv; charset=utf-8"
-        return StreamingResponse(_export(svc, filters, format), media_type=media)
+        return StreamingResponse(export_entries(svc.state_engine, filters, format),
+                                 media_type=media)
     page = await run_in_threadpool(search, svc.state_engine, **filters, cursor=cursor,
                                    limit=limit)
     return Response(orjson.dumps({"entries": [e.to_json() for e in page.entries],
@@ -117,3 +85,27 @@ def proof_inclusion(svc: ServicesDep, _: AuditorDep, seq: int,
 def proof_consistency(svc: ServicesDep, _: AuditorDep, old: int,
                       new: int | None = None) -> dict[str, Any]:
     return consistency_proof(svc.state_engine, old, new).to_json()
+
+
+@router.get("/entries/{seq}")
+def entry(svc: ServicesDep, _: AuditorDep, seq: int) -> dict[str, Any]:
+    """One entry by sequence number (what anomaly flags link to)."""
+    return read_entry(svc.state_engine, seq).to_json()
+
+
+@router.get("/anomalies")
+def anomalies(
+    svc: ServicesDep, _: AuditorDep,
+    since: dt.datetime | None = None, until: dt.datetime | None = None,
+    days: int | None = None, history_days: int = 30, grant_id: str | None = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Anomaly flags per grant for ``[since or until - days, until)`` (default: the last
+    day), each against the grant's own history; every flag links to its entries."""
+    computed_at = utcnow()
+    now = until if until is not None else computed_at
+    window = examined_window(now, since=since, window_days=days, history_days=history_days)
+    flags = detect_anomalies(svc.state_engine, now=now, since=since, window_days=days,
+                             history_days=history_days, grant_id=grant_id, kinds=kind)
+    return {"anomalies": [a.to_json() for a in flags], "window": window.to_json(),
+            "computed_at": rfc3339(computed_at)}

@@ -153,7 +153,7 @@ async def charts(request: Request, session: AuditorSession,
 
 @router.get("/anomalies")
 async def anomalies(request: Request, session: AuditorSession,
-                    days: Annotated[int, Query(ge=1, le=90)] = 1,
+                    days: Annotated[int, Query(ge=1, le=31)] = 1,
                     history_days: Annotated[int, Query(ge=7, le=365)] = 30,
                     grant_id: str | None = None) -> Response:
     svc = services(request)

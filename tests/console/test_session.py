@@ -130,7 +130,7 @@ def test_security_headers_on_every_console_page(client: TestClient,
         r = client.get(path, follow_redirects=False)
         assert r.headers["content-security-policy"] == CSP, path
         assert r.headers["x-content-type-options"] == "nosniff"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
     assert "'unsafe-inline'" not in CSP and "frame-ancestors 'none'" in CSP
     script_src = next(p for p in CSP.split(";") if p.strip().startswith("script-src"))
     assert script_src.strip() == "script-src 'self'"
