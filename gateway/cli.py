@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -70,6 +71,8 @@ def init(demo: Annotated[bool, typer.Option(help="Also build the demo upstream, 
         _fail(exc)
     if out is not None:
         typer.echo(f"demo credentials written to {out}")
+        typer.echo(f"web console: http://{s.host}:{s.port}/console/ (users admin, admin2, "
+                   "reviewer, auditor; passwords under \"console\" in that file)")
 
 
 @app.command()
@@ -180,6 +183,67 @@ def apikey_revoke(key_id: str, data_dir: DataDir = None) -> None:
         auth.revoke_api_key(engine, key_id)
     except GatewayError as exc:
         _fail(exc)
+
+
+console_user_app = typer.Typer(no_args_is_help=True, help="Console accounts of staff "
+                               "principals (admin, reviewer, auditor).")
+app.add_typer(console_user_app, name="console-user")
+
+
+def _console_user_run(data_dir: Path | None, event: str, principal_id: str,
+                      action: Callable[[Any], None]) -> None:
+    """Run ``action(engine)`` and write its ``console`` audit entry, refusals included. The
+    CLI acts with the database's own rights, as no principal: the entry says ``via: cli``."""
+    def run(engine: Any, recorder: Any, rid: str) -> None:
+        entry = {"event": event, "principal": {"operator_id": None}, "via": "cli",
+                 "target": principal_id}
+        try:
+            action(engine)
+        except GatewayError as exc:
+            recorder.record("console", rid, {**entry, "outcome": exc.code})
+            raise
+        recorder.record("console", rid, {**entry, "outcome": "ok"})
+
+    _policy_run(data_dir, run)
+
+
+@console_user_app.command("set-password")
+def console_user_set_password(principal_id: str, data_dir: DataDir = None) -> None:
+    """Set or reset a staff principal's console password (ends its sessions, clears its
+    lockout). The password is read from a hidden prompt, or from the first line of stdin
+    when stdin is not a terminal; never from the command line."""
+    from gateway.console import accounts
+
+    if sys.stdin.isatty():
+        password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    _console_user_run(data_dir, "console_password_set", principal_id,
+                      lambda engine: accounts.set_password(engine, principal_id, password))
+    typer.echo(f"console password set for {principal_id}")
+
+
+@console_user_app.command("unlock")
+def console_user_unlock(principal_id: str, data_dir: DataDir = None) -> None:
+    """Clear a console account's lockout after failed sign-ins."""
+    from gateway.console import accounts
+
+    _console_user_run(data_dir, "console_unlock", principal_id,
+                      lambda engine: accounts.unlock(engine, principal_id))
+    typer.echo(f"{principal_id} unlocked")
+
+
+@console_user_app.command("list")
+def console_user_list(data_dir: DataDir = None) -> None:
+    """Every staff principal and its console account, one JSON line each (no hashes)."""
+    import datetime as dt
+
+    from gateway.console import accounts
+
+    _, engine = _state(data_dir)
+    for row in accounts.list_accounts(engine):
+        typer.echo(json.dumps({k: v.isoformat() if isinstance(v, dt.datetime) else v
+                               for k, v in row.items()}, ensure_ascii=False))
 
 
 @grant_app.command("create")
