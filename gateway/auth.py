@@ -7,10 +7,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from gateway import state
+from gateway.clock import as_utc
 from gateway.clock import now as _now
 from gateway.errors import Conflict, NotFound, Unauthenticated, Unprocessable
 
@@ -85,6 +87,31 @@ def revoke_api_key(engine: sa.Engine, key_id: str) -> None:
                            .values(revoked_at=_now()))
         if res.rowcount == 0:
             raise NotFound(f"no API key {key_id!r}", code="unknown_key")
+
+
+def list_principals(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Every principal (operator orgs and staff), by id."""
+    p = state.principals.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(p.id, p.name, p.org_uscc, p.roles, p.status,
+                                      p.created_at).order_by(p.id)).all()
+    return [{"id": r.id, "name": r.name, "org_uscc": r.org_uscc, "roles": list(r.roles),
+             "status": r.status, "created_at": as_utc(r.created_at)} for r in rows]
+
+
+def list_api_keys(engine: sa.Engine, principal_id: str | None = None) -> list[dict[str, Any]]:
+    """API keys (one principal's, or all), oldest first: ids and dates, never a secret or
+    its hash."""
+    k = state.api_keys.c
+    q = sa.select(k.id, k.principal_id, k.role, k.created_at, k.revoked_at)
+    if principal_id is not None:
+        q = q.where(k.principal_id == principal_id)
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(k.created_at, k.id)).all()
+    return [{"id": r.id, "principal_id": r.principal_id, "role": r.role,
+             "created_at": as_utc(r.created_at),
+             "revoked_at": as_utc(r.revoked_at) if r.revoked_at is not None else None}
+            for r in rows]
 
 
 def authenticate(engine: sa.Engine, authorization: str | None) -> Principal:
