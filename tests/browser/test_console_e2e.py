@@ -77,3 +77,58 @@ def test_auditor_finds_the_entries_verifies_and_downloads_a_proof(
                      parse_note(proof["checkpoint_note"]).root)
     page.click('a[href="/console/audit/verify"]')
     assert "校验通过" in page.inner_text('[data-testid="verify-status"]')
+
+
+def _active_version(gw: LiveGateway) -> dict[str, Any]:
+    with gw.api("admin") as admin:
+        versions = admin.get("/admin/v1/policies").json()["versions"]
+    return next(v for v in versions if v["state"] == "active")
+
+
+def test_admin_fixes_a_syntax_error_proposes_and_a_second_admin_activates(
+        gw: LiveGateway, page: Any, browser: Any) -> None:
+    active = _active_version(gw)
+    target = "gateway/decision.rego"
+    sign_in(page, gw, "admin", f"/console/policies/{active['id']}/edit?file={target}")
+    editor = page.locator('[data-testid="editor"]')
+    original = editor.input_value()
+    lines = original.split("\n")
+    broken_line = 12
+    broken = "\n".join([*lines[:broken_line - 1], "broken := [1, 2 @", *lines[broken_line - 1:]])
+    editor.fill(broken)
+    page.fill('[data-testid="commit-message"]', "浏览器测试：故意引入语法错误")
+    page.click('[data-testid="save-draft"]')
+    finding = page.locator(f'[data-testid="finding"][data-file="{target}"]').first
+    finding.wait_for()
+    assert finding.get_attribute("data-line") == str(broken_line)
+    assert f"{target}:{broken_line}:" in finding.inner_text()
+    assert str(broken_line) in page.inner_text(".gutter .bad")
+    assert page.locator('[data-testid="propose"]').count() == 0  # blocked while broken
+    # Fix it and save again: a clean draft that can be proposed.
+    page.locator('[data-testid="editor"]').fill(original.rstrip("\n")
+                                                + "\n\n# reviewed in the browser test\n")
+    page.fill('[data-testid="commit-message"]', "浏览器测试：修复")
+    page.click('[data-testid="save-draft"]')
+    page.wait_for_selector('[data-testid="draft-clean"]')
+    page.click('[data-testid="propose"]')
+    page.wait_for_selector('[data-testid="state-badge"][data-state="proposed"]')
+    version_url = page.url.split("?")[0]
+    # A second admin approves and activates (the author cannot approve their own).
+    assert page.locator('[data-testid="approve"]').count() == 0
+    other = browser.new_context(locale="zh-CN").new_page()
+    other.on("dialog", lambda d: d.accept())  # the activation's confirmation
+    sign_in(other, gw, "admin2", version_url.replace(gw.base_url, ""))
+    other.click('[data-testid="approve"]')
+    other.wait_for_selector('[data-testid="state-badge"][data-state="approved"]')
+    other.click('[data-testid="activate"]')
+    other.wait_for_selector('[data-testid="state-badge"][data-state="active"]')
+    other.context.close()
+    now_active = _active_version(gw)
+    assert now_active["id"] != active["id"] and now_active["author"] == "admin"
+    assert now_active["approved_by"] == "admin2"
+    # The next decision is made by the new version.
+    with gw.api("op-research") as op:
+        r = op.post("/v1/datasets/huji_renkou/query", json={
+            "purpose": "population_research", "grant_id": "g-demo-research",
+            "fields": ["gender"], "limit": 1})
+    assert r.status_code == 200 and r.json()["receipt"]["policy_version_id"] == now_active["id"]
