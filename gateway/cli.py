@@ -491,6 +491,40 @@ def audit_prune(archive: Annotated[Path, typer.Option(help="Directory for the ar
         typer.echo(f"archived entries {res.start}..{res.end - 1} to {res.archive}")
 
 
+@app.command("trace")
+def trace(file: Annotated[Path, typer.Argument(help="The leaked file: CSV, NDJSON, XLSX or "
+                                               "a JSON page.")],
+          as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+          limit: Annotated[int, typer.Option(help="Matches to list.", min=1)] = 10,
+          data_dir: DataDir = None) -> None:
+    """Name the grants and releases FILE most likely came from, most likely first, with the
+    evidence and the chance of a false match (docs/leak-tracing.md). Exit 0: a release
+    matched; 1: nothing matched; 2: the file cannot be read."""
+    from gateway.catalog import Catalog
+    from gateway.stores import StoreRegistry
+    from gateway.trace.trace import TraceLimits, TraceSources, trace_file
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        typer.secho(f"error [unreadable_file]: cannot read {file}: {exc.strerror}",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    _, engine = _state(data_dir)
+    catalog = Catalog(engine)
+    src = TraceSources(engine, _ring(data_dir), catalog, StoreRegistry(catalog.upstream_urls()))
+    try:
+        report = trace_file(src, data, file.name, TraceLimits(matches=limit))
+    except GatewayError as exc:
+        _fail(exc)
+    finally:
+        src.stores.close()
+    typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if as_json
+               else report.render_text())
+    if not report.matched:
+        raise typer.Exit(1)
+
+
 @app.command("demo-data")
 def demo_data(url: Annotated[str, typer.Option(help="SQLAlchemy URL of the target database")],
               rows: Annotated[int, typer.Option()] = 2000,

@@ -32,6 +32,7 @@ def target_metadata() -> list[sa.MetaData]:
     import gateway.privacy_budget  # noqa: F401
     import gateway.quotas  # noqa: F401
     import gateway.request_auth  # noqa: F401
+    import gateway.trace.store  # noqa: F401
     import gateway.verification  # noqa: F401
     from gateway import state
     from gateway.auditlog import metadata as audit_metadata
@@ -47,7 +48,7 @@ def _config(connection: sa.Connection) -> Config:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the state database to ``revision`` (idempotent).
 
     A database that has gateway tables but no migration history was not made by these

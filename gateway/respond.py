@@ -22,6 +22,7 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.pipeline import Release
 from gateway.receipts import CSV_TRAILER_PREFIX, NDJSON_TRAILER_KEY, sign_receipt
+from gateway.trace.release import ReleaseSketch, sketch_fields
 
 log = logging.getLogger("gateway")
 
@@ -69,8 +70,10 @@ def page(release: Release) -> dict[str, Any]:
     last_keys: list[Any] = []
     key_name = release.dataset.key
     try:
+        sketch = ReleaseSketch(release)
         for batch, cols in release.batches():
             rows.extend(_rows(names, cols))
+            sketch.add(cols)
             last_keys.extend(batch.columns[key_name])
     except BaseException:
         release.decided.settle(0)  # nothing was sent: give the reserved rows back
@@ -82,7 +85,9 @@ def page(release: Release) -> dict[str, Any]:
     digest = hashlib.sha256(orjson.dumps(rows)).hexdigest()
     receipt = _receipt(release, len(rows), digest, "json", "complete")
     release.finish(len(rows))
-    release.record("release", _release_entry(receipt, len(rows), digest, "json", "complete"))
+    sealed = sketch.store(len(rows), digest, "json") if rows else {}
+    release.record("release", {**_release_entry(receipt, len(rows), digest, "json",
+                                                "complete"), **sealed})
     return {"rows": rows, "next_cursor": next_cursor, "fields": fields_meta(release),
             "request_id": release.ctx.request_id, "receipt": receipt}
 
@@ -93,7 +98,9 @@ def stream(release: Release, fmt: str) -> Generator[bytes, None, None]:
     digest = hashlib.sha256()
     sent = 0
     status = "interrupted"
+    sketch: ReleaseSketch | None = None
     try:
+        sketch = ReleaseSketch(release)
         if fmt == "csv":
             buf = io.StringIO()
             csv.writer(buf, lineterminator="\n").writerow(names)
@@ -107,6 +114,7 @@ def stream(release: Release, fmt: str) -> Generator[bytes, None, None]:
                 chunk = buf.getvalue().encode()
             else:
                 chunk = b"\n".join(map(orjson.dumps, _rows(names, cols))) + b"\n"
+            sketch.add(cols)
             digest.update(chunk)
             yield chunk
             sent += batch.n_rows
@@ -123,14 +131,19 @@ def stream(release: Release, fmt: str) -> Generator[bytes, None, None]:
             log.error("settling quota/metering after export %s failed: %s",
                       release.ctx.request_id, type(exc).__name__)
         receipt: dict[str, Any] | None = None
+        sealed, unsealed = sketch_fields(sketch, status, sent, digest.hexdigest(), fmt)
+        if unsealed is not None:
+            status = f"failed: {unsealed.code}"
         if status in ("complete", "truncated_at_max_rows"):
             receipt = _receipt(release, sent, digest.hexdigest(), fmt, status)
-            release.record("release", _release_entry(receipt, sent, digest.hexdigest(), fmt,
-                                                     status))
+            release.record("release", {**_release_entry(receipt, sent, digest.hexdigest(),
+                                                        fmt, status), **sealed})
         else:
             # Interrupted by the client or failed: record what actually left, no receipt.
-            release.record("release", _release_entry(None, sent, digest.hexdigest(), fmt,
-                                                     status))
+            release.record("release", {**_release_entry(None, sent, digest.hexdigest(), fmt,
+                                                        status), **sealed})
+        if unsealed is not None:
+            raise unsealed
     if receipt is not None:
         if fmt == "csv":
             yield CSV_TRAILER_PREFIX + orjson.dumps(receipt) + b"\n"

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import console
 from gateway.api import admin, applications, audit, errors, health, operator, policies, products
+from gateway.api import trace as trace_api
 from gateway.policy.decision import PolicyEngine
 from gateway.services import Services
 from gateway.settings import Settings, get_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(operator.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    app.include_router(trace_api.router)
     app.include_router(products.router)
     app.include_router(policies.router)
     for router in applications.routers:

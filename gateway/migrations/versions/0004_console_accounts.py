@@ -1,7 +1,7 @@
 """console accounts, sessions and sign-in failure counters
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29 08:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
-down_revision = '0002'  # TEMP: becomes '0003' once release_sketches lands
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
