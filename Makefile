@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 venv install: $(VENV)/.installed
 
 $(CHROMIUM):
-	@echo "installing Debian's chromium and chromium-driver for the browser tests"
+	@echo "installing Debian's chromium, chromium-driver and a CJK font for the browser tests"
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-microhei
 
 browser: $(CHROMIUM)
 

@@ -25,7 +25,7 @@ def _nice_max(value: int) -> int:
 def bar_chart(labels: Sequence[str], values: Sequence[int], kind: str) -> Markup:
     """One series as bars with a labelled axis; each bar has a <title> with its value
     (what a screen reader and a hover show)."""
-    top = _nice_max(max(values, default=0))
+    top = max(2, _nice_max(max(values, default=0)))  # 2 at least: a whole mid-axis label
     plot_w, plot_h = WIDTH - PAD_LEFT, HEIGHT - PAD_BOTTOM - PAD_TOP
     slot = plot_w / max(1, len(values))
     bar_w = max(1.0, slot * 0.7)

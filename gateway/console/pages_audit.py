@@ -30,8 +30,7 @@ from gateway.console.web import (
 from gateway.errors import BadRequest, GatewayError
 
 router = APIRouter(prefix=PREFIX + "/audit", include_in_schema=False)
-KINDS = ("decision", "release", "console", "policy", "aggregate", "verify")
-MAX_UPLOAD = 50 * 1024 * 1024
+KINDS = ("decision", "release", "console", "policy", "trace")
 
 
 def _when(value: str | None, field: str) -> dt.datetime | None:
@@ -172,25 +171,17 @@ async def trace_page(request: Request, session: AuditorSession) -> Response:
 @router.post("/trace")
 async def trace_upload(request: Request, session: AuditorAction,
                        file: Annotated[UploadFile, File()]) -> Response:
+    from gateway.trace import MAX_UPLOAD
     from gateway.trace import trace_upload as run_trace
 
     svc = services(request)
     data = await file.read(MAX_UPLOAD + 1)
     name = (file.filename or "upload")[-200:]
     try:
-        if len(data) > MAX_UPLOAD:
-            raise BadRequest(f"the file is larger than {MAX_UPLOAD // (1024 * 1024)} MB",
-                             code="file_too_large")
-        report = await run_in_threadpool(run_trace, svc, data, name)
+        report = await run_in_threadpool(
+            lambda: run_trace(svc, data, name, request_id=str(request.state.request_id),
+                              auditor_id=session.principal.id))
     except GatewayError as exc:
-        await run_in_threadpool(record, svc, request, "leak_trace",
-                                principal_id=session.principal.id, outcome=exc.code,
-                                bytes=len(data))
         return render(request, "audit/trace.html", report=None, error=exc,
                       status_code=exc.status_code)
-    top = report.candidates[0] if report.candidates else None
-    await run_in_threadpool(record, svc, request, "leak_trace",
-                            principal_id=session.principal.id, bytes=len(data),
-                            top_grant=getattr(top, "grant_id", None),
-                            top_receipt=getattr(top, "receipt_id", None))
     return render(request, "audit/trace.html", report=report, filename=name)
