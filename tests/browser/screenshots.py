@@ -7,6 +7,7 @@ audit pages have something to show.
 
 from __future__ import annotations
 
+import random
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,9 @@ PAGES: dict[str, list[tuple[str, str]]] = {
 }
 
 
+LEAK = Path(tempfile.gettempdir()) / "pgw-screenshot-leak.csv"
+
+
 def _traffic(gw: Any) -> dict[str, str]:
     with gw.api("op-research") as op:
         for _ in range(4):
@@ -48,6 +52,13 @@ def _traffic(gw: Any) -> dict[str, str]:
         app = op.post("/v1/applications", json=application_body(
             op, dict(op.headers), purpose="screenshot_demo"))  # type: ignore[arg-type]
         app.raise_for_status()
+        export = op.post("/v1/datasets/huji_renkou/query", headers={"Accept": "text/csv"},
+                         json={"purpose": "population_research",
+                               "fields": ["id", "name", "gender", "id_card", "address"]})
+        export.raise_for_status()
+    lines = [x for x in export.text.splitlines() if x and not x.startswith("#pgw-receipt")]
+    sample = random.Random(3).sample(lines[1:], min(50, len(lines) - 1))
+    LEAK.write_text("\n".join([lines[0], *sample]) + "\n", "utf-8")
     with gw.api("auditor") as aud:
         entries = aud.get("/admin/v1/audit", params={"kind": "release", "limit": 1}).json()
     return {"application": f"/console/review/applications/{app.json()['id']}",
@@ -77,6 +88,12 @@ def main(out: Path) -> None:
                     page.goto(gw.base_url + path.format(**links))
                     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                     print(f"  {out / (name + '.png')}")
+                if who == "auditor":
+                    page.goto(gw.base_url + "/console/audit/trace")
+                    page.set_input_files('[data-testid="trace-file"]', str(LEAK))
+                    page.click('[data-testid="trace-submit"]')
+                    page.wait_for_selector('[data-testid="trace-statement"]')
+                    page.screenshot(path=str(out / "audit-trace-result.png"), full_page=True)
             context.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
