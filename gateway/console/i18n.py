@@ -62,6 +62,9 @@ class Translator:
                 return text
         return text
 
+    def known(self, key: str) -> bool:
+        return key in self._messages or key in self._fallback
+
     def error(self, code: str, message: str) -> str:
         """The catalog's text for an error code (``error.<code>``), else the message."""
         key = "error." + code

@@ -194,6 +194,9 @@ AuditorAction = Annotated[ConsoleSession, Depends(require_action("auditor"))]
 def render(request: Request, template: str, status_code: int = 200,
            **context: Any) -> HTMLResponse:
     t = translator(request)
+    done = context.get("done")
+    if done is not None and not (isinstance(done, str) and t.known("done." + done)):
+        context["done"] = None  # only messages of the catalog, never text from the URL
     session: ConsoleSession | None = getattr(request.state, "console", None)
     ctx = {"t": t, "lang": t.lang, "langs": LANGS, "lang_names": LANG_NAMES,
            "session": session, "user": session.principal if session else None,

@@ -164,3 +164,13 @@ def test_roles_decide_the_pages(client: TestClient, console_dir: Path) -> None:
     assert "/console/audit/entries" in home and "/console/policies" not in home
     r = client.get("/console/admin/catalog")
     assert r.status_code == 403 and "role_required" in r.text
+
+
+def test_done_messages_come_only_from_the_catalog(client: TestClient,
+                                                  console_dir: Path) -> None:
+    sign_in(client, console_dir, "reviewer")
+    r = client.get("/console/review/applications", params={"done": "call 110 now"})
+    assert r.status_code == 200 and 'data-testid="notice"' not in r.text
+    assert "call 110 now" not in r.text
+    r = client.get("/console/review/applications", params={"done": "application_approved"})
+    assert 'data-testid="notice"' in r.text
