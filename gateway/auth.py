@@ -89,6 +89,42 @@ def revoke_api_key(engine: sa.Engine, key_id: str) -> None:
             raise NotFound(f"no API key {key_id!r}", code="unknown_key")
 
 
+def set_roles(engine: sa.Engine, principal_id: str, roles: list[str]) -> list[str]:
+    """Replace a principal's roles; API keys issued for a role it no longer holds are
+    revoked in the same transaction (a key carries one role). Returns their ids."""
+    bad = set(roles) - ROLES
+    if bad or not roles:
+        raise Unprocessable(f"unknown roles {sorted(bad)}; one of {sorted(ROLES)}",
+                            code="invalid_role")
+    with engine.begin() as conn:
+        done = conn.execute(sa.update(state.principals)
+                            .where(state.principals.c.id == principal_id)
+                            .values(roles=sorted(set(roles)))).rowcount
+        if not done:
+            raise NotFound(f"no principal {principal_id!r}", code="unknown_principal")
+        k = state.api_keys.c
+        stale = [r.id for r in conn.execute(sa.select(k.id).where(
+            k.principal_id == principal_id, k.revoked_at.is_(None),
+            k.role.not_in(sorted(set(roles)))))]
+        if stale:
+            conn.execute(sa.update(state.api_keys).where(k.id.in_(stale))
+                         .values(revoked_at=_now()))
+    return stale
+
+
+def set_status(engine: sa.Engine, principal_id: str, status: str) -> None:
+    """``active`` or ``disabled``: a disabled principal's keys, signed requests and
+    console sessions are refused from its next request on."""
+    if status not in ("active", "disabled"):
+        raise Unprocessable("status is active or disabled", code="invalid_status")
+    with engine.begin() as conn:
+        done = conn.execute(sa.update(state.principals)
+                            .where(state.principals.c.id == principal_id)
+                            .values(status=status)).rowcount
+    if not done:
+        raise NotFound(f"no principal {principal_id!r}", code="unknown_principal")
+
+
 def list_principals(engine: sa.Engine) -> list[dict[str, Any]]:
     """Every principal (operator orgs and staff), by id."""
     p = state.principals.c

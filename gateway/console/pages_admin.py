@@ -37,7 +37,7 @@ from gateway.console.web import (
     render,
     services,
 )
-from gateway.errors import GatewayError, Unprocessable
+from gateway.errors import Conflict, GatewayError, NotFound, Unprocessable
 from gateway.grants import GrantStatus
 from gateway.licenses import LicenseStatus
 from gateway.quotas import QUOTA_KEYS
@@ -364,3 +364,53 @@ async def unlock(principal_id: Id, request: Request, session: AdminAction) -> Re
     except GatewayError as exc:
         return await _users(request, exc.status_code, error=exc, form={})
     return redirect(BASE + "/users", done="admin_unlocked")
+
+
+def _not_self(session: Any, principal_id: str) -> None:
+    if principal_id == session.principal.id:
+        raise Conflict("you cannot change your own roles or disable yourself; ask another "
+                       "admin", code="own_account")
+
+
+@router.post("/users/{principal_id}/roles")
+async def set_roles(principal_id: Id, request: Request, session: AdminAction,
+                    roles: Annotated[list[str] | None, Form(max_length=8)] = None) -> Response:
+    """Change a staff principal's console roles (an operator role it holds is kept); API
+    keys of a removed role are revoked, sessions follow on their next request."""
+    engine, chosen = _engine(request), sorted(set(roles or []))
+
+    def change() -> list[str]:
+        _not_self(session, principal_id)
+        if set(chosen) - set(accounts.STAFF_ROLES):
+            raise Unprocessable("console roles are admin, reviewer and auditor",
+                                code="invalid_role")
+        held = next((p["roles"] for p in auth.list_principals(engine)
+                     if p["id"] == principal_id), None)
+        if held is None:
+            raise NotFound(f"no principal {principal_id!r}", code="unknown_principal")
+        kept = [r for r in held if r not in accounts.STAFF_ROLES]
+        return auth.set_roles(engine, principal_id, kept + chosen)
+
+    try:
+        await perform(request, session, "principal_roles", principal_id, change, roles=chosen)
+    except GatewayError as exc:
+        return await _users(request, exc.status_code, error=exc, form={})
+    return redirect(BASE + "/users", done="admin_roles_set")
+
+
+@router.post("/users/{principal_id}/status")
+async def set_status(principal_id: Id, request: Request, session: AdminAction,
+                     status: Annotated[str, Form(max_length=16)]) -> Response:
+    engine = _engine(request)
+
+    def change() -> None:
+        _not_self(session, principal_id)
+        auth.set_status(engine, principal_id, status)
+
+    try:
+        await perform(request, session, "principal_status", principal_id, change,
+                      status=status[:16])
+    except GatewayError as exc:
+        return await _users(request, exc.status_code, error=exc, form={})
+    return redirect(BASE + "/users", done="admin_status_" + ("disabled" if status == "disabled"
+                                                             else "active"))

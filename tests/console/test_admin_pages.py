@@ -510,3 +510,38 @@ def test_cli_console_user_set_password_list_unlock(cli_dir: Path) -> None:
     assert runner.invoke(cli, ["console-user", "unlock", "reviewer", *args]).exit_code == 0
     r = runner.invoke(cli, ["console-user", "unlock", "op-research", *args])
     assert r.exit_code == 2 and "unknown_account" in r.output
+
+
+def test_admin_changes_roles_and_disables_a_console_user(client: TestClient,
+                                                         console_dir: Path) -> None:
+    from fastapi.testclient import TestClient as _TC
+
+    csrf = sign_in(client, console_dir, "admin")
+    pw = "correct horse battery staple"
+    r = client.post("/console/admin/users", data={
+        "csrf_token": csrf, "principal_id": "aud-roles", "name": "角色测试",
+        "roles": ["auditor"], "password": pw, "password_confirm": pw}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    other = _TC(client.app, base_url="http://testserver")
+    assert other.post("/console/login", data={"username": "aud-roles", "password": pw},
+                      follow_redirects=False).status_code == 303
+    assert other.get("/console/audit/verify").status_code == 200
+    r = client.post("/console/admin/users/aud-roles/roles",
+                    data={"csrf_token": csrf, "roles": ["reviewer"]}, follow_redirects=False)
+    assert r.status_code == 303 and "admin_roles_set" in r.headers["location"]
+    assert other.get("/console/audit/verify").status_code == 403  # next request
+    assert other.get("/console/review/applications").status_code == 200
+    r = client.post("/console/admin/users/aud-roles/status",
+                    data={"csrf_token": csrf, "status": "disabled"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert other.get("/console/review/applications", follow_redirects=False).status_code == 303
+    # Not on oneself: another admin must do it.
+    r = client.post("/console/admin/users/admin/roles",
+                    data={"csrf_token": csrf, "roles": ["auditor"]})
+    assert r.status_code == 409 and "own_account" in r.text
+    r = client.post("/console/admin/users/admin/status",
+                    data={"csrf_token": csrf, "status": "disabled"})
+    assert r.status_code == 409
+    r = client.post("/console/admin/users/aud-roles/status",
+                    data={"csrf_token": csrf, "status": "gone"})
+    assert r.status_code == 422 and "invalid_status" in r.text
