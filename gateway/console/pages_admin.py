@@ -131,7 +131,8 @@ async def issue_api_key(principal_id: Id, request: Request, session: AdminAction
     try:
         key_id, token = await perform(
             request, session, "api_key_issue", principal_id,
-            lambda: auth.create_api_key(engine, principal_id, role), role=role)
+            lambda: auth.create_api_key(engine, principal_id, role), role=role,
+            result_ids=lambda res: {"key_id": res[0]})
     except GatewayError as exc:
         return await _operators(request, exc.status_code, error=exc, form={})
     return _shown_once(request, kind="api_key", principal_id=principal_id, key_id=key_id,
@@ -157,7 +158,8 @@ async def issue_signing_key(principal_id: Id, request: Request,
         key_id, secret = await perform(
             request, session, "signing_key_issue", principal_id,
             lambda: request_auth.create_signing_key(svc.state_engine, svc.keyring_or_fail(),
-                                                    principal_id))
+                                                    principal_id),
+            result_ids=lambda res: {"key_id": res[0]})
     except GatewayError as exc:
         return await _operators(request, exc.status_code, error=exc, form={})
     return _shown_once(request, kind="signing_key", principal_id=principal_id, key_id=key_id,

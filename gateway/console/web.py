@@ -226,11 +226,14 @@ T = TypeVar("T")
 
 
 async def perform(request: Request, session: ConsoleSession, event: str, target: str,
-                  action: Callable[[], T], **details: Any) -> T:
+                  action: Callable[[], T], *,
+                  result_ids: Callable[[T], dict[str, Any]] | None = None,
+                  **details: Any) -> T:
     """Run one console action (a call into the same service functions as the API) in the
     thread pool and write its audit entry (kind ``console``) with the outcome, success or
-    refusal. ``target`` and ``details`` are ids, never personal values. If the entry
-    cannot be written the request fails with 503 (AuditUnavailable)."""
+    refusal. ``target`` and ``details`` are ids, never personal values; ``result_ids``
+    picks ids out of the result for the entry (e.g. a new key's id, never its secret). If
+    the entry cannot be written the request fails with 503 (AuditUnavailable)."""
     svc = services(request)
     try:
         result = await run_in_threadpool(action)
@@ -238,6 +241,8 @@ async def perform(request: Request, session: ConsoleSession, event: str, target:
         await run_in_threadpool(record, svc, request, event, principal_id=session.principal.id,
                                 outcome=exc.code, target=target, **details)
         raise
+    if result_ids is not None:
+        details = {**details, **result_ids(result)}
     await run_in_threadpool(record, svc, request, event, principal_id=session.principal.id,
                             target=target, **details)
     return result

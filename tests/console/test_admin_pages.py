@@ -193,7 +193,7 @@ def test_create_principal_issue_key_shown_once_then_revoke(client: TestClient,
     (api_token,) = set(_TOKEN.findall(r.text))
     key_id = api_token.split("_")[1]
     entry = audited(console_dir, "api_key_issue", "op-console")
-    assert entry["role"] == "operator"
+    assert entry["role"] == "operator" and entry["key_id"] == key_id
     assert not any(api_token in json.dumps(e) for e in console_entries(console_dir))
 
     # The token works against the API, and is never shown again.
