@@ -8,10 +8,7 @@ Entries without a grant are grouped per operator (``grant_id`` None, ``operator_
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import ipaddress
-import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
+from gateway.auditlog.anomaly_scoring import (
+    find_bursts,
+    mask_address,
+    volume_baseline,
+)
 from gateway.auditlog.entries import as_utc, parse_leaf
 from gateway.auditlog.schema import audit_log
 from gateway.clock import rfc3339
@@ -32,7 +34,6 @@ Severity = Literal["low", "medium", "high"]
 MAX_WINDOW_DAYS = 31
 MAX_HISTORY_DAYS = 365
 _DAY = dt.timedelta(days=1)
-_MAD_SCALE = 1.4826  # MAD × this estimates σ for normal data
 
 
 @dataclass(frozen=True)
@@ -92,58 +93,6 @@ class Anomaly:
                 "dataset": self.dataset, "message": self.message, "evidence": self.evidence,
                 "entries": [{"seq": s, "href": link.format(seq=s)} for s in self.entries],
                 "entries_total": self.entries_total}
-
-
-# --- pure scoring ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Baseline:
-    median: float
-    mad: float
-    threshold: float
-
-
-def volume_baseline(history: Sequence[float], *, k: float, min_ratio: float,
-                    min_excess: float) -> Baseline:
-    """Median and MAD of a grant's daily history, and the value a day must exceed."""
-    median = statistics.median(history)
-    mad = statistics.median(abs(v - median) for v in history)
-    threshold = max(median + k * _MAD_SCALE * mad, min_ratio * median, median + min_excess)
-    return Baseline(median, mad, threshold)
-
-
-def find_bursts(denials: Sequence[float], decisions: Sequence[float], *, span_s: float,
-                min_denials: int, min_ratio: float) -> list[tuple[int, int]]:
-    """Disjoint ``[i, j)`` runs of ``denials`` (sorted epoch seconds) with at least
-    ``min_denials`` inside ``span_s`` from the first, making at least ``min_ratio`` of
-    all ``decisions`` (sorted, denials included) in that span."""
-    bursts: list[tuple[int, int]] = []
-    i = 0
-    while i < len(denials):
-        end = denials[i] + span_s
-        j = bisect.bisect_left(denials, end, lo=i)
-        if j - i >= min_denials:
-            total = bisect.bisect_left(decisions, end) - bisect.bisect_left(decisions,
-                                                                            denials[i])
-            if (j - i) / max(total, 1) >= min_ratio:
-                bursts.append((i, j))
-                i = j
-                continue
-        i += 1
-    return bursts
-
-
-def mask_address(address: str) -> str:
-    """An IPv4 address to its /16 (``10.1.*.*``), IPv6 to its /32 (``2001:db8:*``)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return "(not an IP address)"
-    if isinstance(ip, ipaddress.IPv4Address):
-        a, b, _, _ = str(ip).split(".")
-        return f"{a}.{b}.*.*"
-    return ":".join(ip.exploded.split(":")[:2]) + ":*"
 
 
 # --- reading the log ------------------------------------------------------------------------

@@ -6,13 +6,8 @@ import datetime as dt
 
 import pytest
 
-from gateway.auditlog.anomalies import (
-    examined_window,
-    find_bursts,
-    mask_address,
-    parse_kinds,
-    volume_baseline,
-)
+from gateway.auditlog.anomalies import examined_window, parse_kinds
+from gateway.auditlog.anomaly_scoring import find_bursts, mask_address, volume_baseline
 from gateway.errors import BadRequest
 
 NOW = dt.datetime(2026, 6, 1, 16, tzinfo=dt.UTC)
