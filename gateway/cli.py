@@ -489,6 +489,25 @@ def audit_prune(archive: Annotated[Path, typer.Option(help="Directory for the ar
         typer.echo("nothing older than the retention period ends at a signed checkpoint")
     else:
         typer.echo(f"archived entries {res.start}..{res.end - 1} to {res.archive}")
+        _prune_sketches(engine, res.end)
+
+
+def _prune_sketches(engine: Any, first_kept: int) -> None:
+    """Release sketches live as long as the entries that seal them (an hour's margin: a
+    sketch is stored just before its release entry)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from gateway.auditlog import audit_log
+    from gateway.trace.store import prune_sketches
+
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(audit_log.c.time)
+                            .where(audit_log.c.seq == first_kept)).scalar()
+    if kept is not None:
+        gone = prune_sketches(engine, kept - dt.timedelta(hours=1))
+        typer.echo(f"deleted {gone} release sketches of archived releases")
 
 
 @app.command("trace")

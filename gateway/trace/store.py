@@ -99,3 +99,13 @@ def iter_sketches(engine: sa.Engine, *, limit: int | None = None,
         for rows in conn.execution_options(stream_results=True,
                                            yield_per=batch).execute(q).partitions():
             yield from (_row(r) for r in rows)
+
+
+def prune_sketches(engine: sa.Engine, before: dt.datetime) -> int:
+    """Delete the sketches made before ``before`` (after ``pgw audit prune`` archived the
+    entries that sealed them: a sketch is only trusted while its release entry is in the
+    log). Returns how many went."""
+    with engine.begin() as conn:
+        return int(conn.execute(sa.delete(release_sketches)
+                                .where(release_sketches.c.created_at < as_utc(before)))
+                   .rowcount or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,3 +126,20 @@ def test_canonical_text(cells: list[Any], expected: list[str]) -> None:
 ])
 def test_binomial_tail(n: int, k: int, p: float, low: float, high: float) -> None:
     assert low <= log10_binomial_tail(n, k, p) <= high
+
+
+def test_sketches_are_pruned_with_the_entries_that_seal_them(tmp_path: Path) -> None:
+    from gateway import state
+    from gateway.trace.store import StoredSketch, iter_sketches, prune_sketches, save_sketch
+
+    engine = state.make_engine(f"sqlite:///{tmp_path / 's.db'}")
+    state.create_schema(engine)
+    now = dt.datetime.now(dt.UTC)
+    for i, age in enumerate((400, 10, 1)):
+        save_sketch(engine, StoredSketch(
+            receipt_id=f"rcpt-{i}", request_id=f"req-{i}", grant_id="g", operator_id="op",
+            dataset="d", created_at=now - dt.timedelta(days=age), format="csv",
+            payload_sha256="0" * 64, n_rows=1, key_id="mac-v1", sha256="1" * 64,
+            sketch=b"x"))
+    assert prune_sketches(engine, now - dt.timedelta(days=30)) == 1
+    assert sorted(s.receipt_id for s in iter_sketches(engine)) == ["rcpt-1", "rcpt-2"]
