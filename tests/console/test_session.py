@@ -174,3 +174,13 @@ def test_done_messages_come_only_from_the_catalog(client: TestClient,
     assert "call 110 now" not in r.text
     r = client.get("/console/review/applications", params={"done": "application_approved"})
     assert 'data-testid="notice"' in r.text
+
+
+def test_cookie_is_secure_behind_tls(client: TestClient, console_dir: Path) -> None:
+    from fastapi.testclient import TestClient as _TC
+
+    tls = _TC(client.app, base_url="https://testserver")
+    r = tls.post("/console/login", data={"username": "auditor",
+                                         "password": console_passwords(console_dir)["auditor"]},
+                 follow_redirects=False)
+    assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
