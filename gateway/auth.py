@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,23 +90,32 @@ def revoke_api_key(engine: sa.Engine, key_id: str) -> None:
             raise NotFound(f"no API key {key_id!r}", code="unknown_key")
 
 
-def set_roles(engine: sa.Engine, principal_id: str, roles: list[str]) -> list[str]:
-    """Replace a principal's roles; API keys issued for a role it no longer holds are
-    revoked in the same transaction (a key carries one role). Returns their ids."""
-    bad = set(roles) - ROLES
-    if bad or not roles:
-        raise Unprocessable(f"unknown roles {sorted(bad)}; one of {sorted(ROLES)}",
+def set_roles(engine: sa.Engine, principal_id: str, roles: list[str], *,
+              within: Collection[str] | None = None) -> list[str]:
+    """Replace a principal's roles — only those in ``within`` when given (the others it
+    holds are kept), read and written in one transaction. API keys issued for a role it no
+    longer holds are revoked in the same transaction (a key carries one role). Returns
+    their ids."""
+    allowed = ROLES if within is None else ROLES & set(within)
+    bad = set(roles) - allowed
+    if bad:
+        raise Unprocessable(f"roles {sorted(bad)} are not among {sorted(allowed)}",
                             code="invalid_role")
+    p = state.principals.c
     with engine.begin() as conn:
-        done = conn.execute(sa.update(state.principals)
-                            .where(state.principals.c.id == principal_id)
-                            .values(roles=sorted(set(roles)))).rowcount
-        if not done:
+        row = conn.execute(sa.select(p.roles).where(p.id == principal_id)
+                           .with_for_update()).first()
+        if row is None:
             raise NotFound(f"no principal {principal_id!r}", code="unknown_principal")
+        kept = [r for r in row.roles if within is not None and r not in within]
+        new = sorted(set(roles) | set(kept))
+        if not new:
+            raise Unprocessable("a principal needs at least one role", code="invalid_role")
+        conn.execute(sa.update(state.principals).where(p.id == principal_id)
+                     .values(roles=new))
         k = state.api_keys.c
         stale = [r.id for r in conn.execute(sa.select(k.id).where(
-            k.principal_id == principal_id, k.revoked_at.is_(None),
-            k.role.not_in(sorted(set(roles)))))]
+            k.principal_id == principal_id, k.revoked_at.is_(None), k.role.not_in(new)))]
         if stale:
             conn.execute(sa.update(state.api_keys).where(k.id.in_(stale))
                          .values(revoked_at=_now()))

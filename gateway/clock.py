@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+# China Standard Time: UTC+8 all year, no daylight saving since 1991 (needs no tz database).
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+
 
 def now() -> dt.datetime:
     """The current time, aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(ts: dt.datetime) -> dt.datetime:
     """A stored timestamp as aware UTC (SQLite hands back naive values, stored as UTC)."""
     if ts.tzinfo is None:
-        return ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(dt.timezone.utc)
+        return ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(dt.UTC)
 
 
 def rfc3339(ts: dt.datetime) -> str:

@@ -21,12 +21,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from gateway import state
+from gateway.clock import CST, rfc3339
 from gateway.clock import as_utc as utc
-from gateway.clock import rfc3339
 from gateway.errors import NotFound, Unprocessable
 from gateway.licenses import MICROS, from_micros, licenses, to_micros
-
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
 metering_records = sa.Table(
     "metering_records",
@@ -85,7 +83,7 @@ def record_usage(engine: sa.Engine, grant_id: str, *, dataset: str, unit: str, q
         if unit != lic.unit:
             raise Unprocessable(f"license {lic.id!r} is metered per {lic.unit!r}",
                                 code="unit_mismatch")
-        when = (at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+        when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         if not utc(lic.term_start) <= when < utc(lic.term_end):
             raise Unprocessable(f"license {lic.id!r} is not in force at {rfc3339(when)}",
                                 code="outside_term")
@@ -128,8 +126,8 @@ def _yuan(micros: int) -> str:
 def disclosure(engine: sa.Engine, year: int) -> dict[str, Any]:
     """The annual disclosure for ``year``: every license whose term overlaps it, one line
     per grant with the year's metered quantity and revenue, plus totals."""
-    start = dt.datetime(year, 1, 1, tzinfo=CST).astimezone(dt.timezone.utc)
-    end = dt.datetime(year + 1, 1, 1, tzinfo=CST).astimezone(dt.timezone.utc)
+    start = dt.datetime(year, 1, 1, tzinfo=CST).astimezone(dt.UTC)
+    end = dt.datetime(year + 1, 1, 1, tzinfo=CST).astimezone(dt.UTC)
     m = metering_records
     with engine.connect() as conn:
         lics = conn.execute(sa.select(licenses)

@@ -11,14 +11,14 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from gateway.auditlog.entries import as_utc, parse_leaf
 from gateway.auditlog.schema import audit_log
+from gateway.clock import CST
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+LOCAL_TZ = CST
 MAX_DAYS = 366
 _BATCH = 5000
 

@@ -18,13 +18,13 @@ from sqlalchemy.exc import ArgumentError
 from starlette.datastructures import FormData
 
 from gateway.catalog import DatasetSpec
+from gateway.clock import CST
 from gateway.errors import Unprocessable
 from gateway.licenses import LicenseIn
 from gateway.quotas import QUOTA_KEYS
 
 # License terms are entered as calendar days in China Standard Time (the disclosure year
 # is counted in CST too); the last day is included.
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
 FIELD_PREFIX = "field:"
 _LIST_SPLIT = re.compile(r"[\r\n,，;；]+")
 _SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|credential|auth", re.IGNORECASE)

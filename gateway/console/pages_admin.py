@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -18,10 +19,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway import auth, grants, licenses, request_auth
-from gateway.clock import as_utc
+from gateway.clock import CST, as_utc
 from gateway.console import accounts
+from gateway.console.accounts import ConsoleSession
 from gateway.console.admin_forms import (
-    CST,
     FIELD_PREFIX,
     license_form_values,
     license_from_form,
@@ -37,7 +38,7 @@ from gateway.console.web import (
     render,
     services,
 )
-from gateway.errors import Conflict, GatewayError, NotFound, Unprocessable
+from gateway.errors import Conflict, GatewayError, Unprocessable
 from gateway.grants import GrantStatus
 from gateway.licenses import LicenseStatus
 from gateway.quotas import QUOTA_KEYS
@@ -56,6 +57,19 @@ def _engine(request: Request) -> sa.Engine:
 
 def _done(done: str | None) -> str | None:
     return done if done and _DONE.fullmatch(done) else None
+
+
+async def _act(request: Request, session: ConsoleSession, event: str, target: str,
+               action: Callable[[], object], *, page: Literal["operators", "users"],
+               done: str, **details: Any) -> Response:
+    """One audited action from a list page: back to the page with the notice, or the page
+    again with the refusal (its status and code)."""
+    try:
+        await perform(request, session, event, target, action, **details)
+    except GatewayError as exc:
+        again = _operators if page == "operators" else _users
+        return await again(request, exc.status_code, error=exc, form={})
+    return redirect(f"{BASE}/{page}", done=done)
 
 
 # --- catalog --------------------------------------------------------------------------
@@ -142,12 +156,9 @@ async def issue_api_key(principal_id: Id, request: Request, session: AdminAction
 @router.post("/operators/keys/{key_id}/revoke")
 async def revoke_api_key(key_id: Id, request: Request, session: AdminAction) -> Response:
     engine = _engine(request)
-    try:
-        await perform(request, session, "api_key_revoke", key_id,
-                      lambda: auth.revoke_api_key(engine, key_id))
-    except GatewayError as exc:
-        return await _operators(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/operators", done="admin_key_revoked")
+    return await _act(request, session, "api_key_revoke", key_id,
+                      lambda: auth.revoke_api_key(engine, key_id), page="operators",
+                      done="admin_key_revoked")
 
 
 @router.post("/operators/principals/{principal_id}/signing-keys")
@@ -169,12 +180,9 @@ async def issue_signing_key(principal_id: Id, request: Request,
 @router.post("/operators/signing-keys/{key_id}/revoke")
 async def revoke_signing_key(key_id: Id, request: Request, session: AdminAction) -> Response:
     engine = _engine(request)
-    try:
-        await perform(request, session, "signing_key_revoke", key_id,
-                      lambda: request_auth.revoke_signing_key(engine, key_id))
-    except GatewayError as exc:
-        return await _operators(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/operators", done="admin_signing_key_revoked")
+    return await _act(request, session, "signing_key_revoke", key_id,
+                      lambda: request_auth.revoke_signing_key(engine, key_id),
+                      page="operators", done="admin_signing_key_revoked")
 
 
 @router.post("/operators/grants/{grant_id}/status")
@@ -182,12 +190,9 @@ async def grant_status(grant_id: Id, request: Request, session: AdminAction,
                        status: Annotated[GrantStatus, Form()]) -> Response:
     """Suspend, resume or revoke a grant: what ``POST /admin/v1/grants/{id}/status`` does."""
     engine = _engine(request)
-    try:
-        await perform(request, session, "grant_status", grant_id,
-                      lambda: grants.set_status(engine, grant_id, status), status=status)
-    except GatewayError as exc:
-        return await _operators(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/operators", done="admin_grant_" + status)
+    return await _act(request, session, "grant_status", grant_id,
+                      lambda: grants.set_status(engine, grant_id, status), page="operators",
+                      done="admin_grant_" + status, status=status)
 
 
 # --- licenses -------------------------------------------------------------------------
@@ -350,22 +355,16 @@ async def set_password(principal_id: Id, request: Request, session: AdminAction,
         _new_password(password, password_confirm)
         accounts.set_password(engine, principal_id, password)
 
-    try:
-        await perform(request, session, "console_password_set", principal_id, change)
-    except GatewayError as exc:
-        return await _users(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/users", done="admin_password_set")
+    return await _act(request, session, "console_password_set", principal_id, change,
+                      page="users", done="admin_password_set")
 
 
 @router.post("/users/{principal_id}/unlock")
 async def unlock(principal_id: Id, request: Request, session: AdminAction) -> Response:
     engine = _engine(request)
-    try:
-        await perform(request, session, "console_unlock", principal_id,
-                      lambda: accounts.unlock(engine, principal_id))
-    except GatewayError as exc:
-        return await _users(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/users", done="admin_unlocked")
+    return await _act(request, session, "console_unlock", principal_id,
+                      lambda: accounts.unlock(engine, principal_id), page="users",
+                      done="admin_unlocked")
 
 
 def _not_self(session: Any, principal_id: str) -> None:
@@ -383,21 +382,10 @@ async def set_roles(principal_id: Id, request: Request, session: AdminAction,
 
     def change() -> list[str]:
         _not_self(session, principal_id)
-        if set(chosen) - set(accounts.STAFF_ROLES):
-            raise Unprocessable("console roles are admin, reviewer and auditor",
-                                code="invalid_role")
-        held = next((p["roles"] for p in auth.list_principals(engine)
-                     if p["id"] == principal_id), None)
-        if held is None:
-            raise NotFound(f"no principal {principal_id!r}", code="unknown_principal")
-        kept = [r for r in held if r not in accounts.STAFF_ROLES]
-        return auth.set_roles(engine, principal_id, kept + chosen)
+        return auth.set_roles(engine, principal_id, chosen, within=accounts.STAFF_ROLES)
 
-    try:
-        await perform(request, session, "principal_roles", principal_id, change, roles=chosen)
-    except GatewayError as exc:
-        return await _users(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/users", done="admin_roles_set")
+    return await _act(request, session, "principal_roles", principal_id, change,
+                      page="users", done="admin_roles_set", roles=chosen)
 
 
 @router.post("/users/{principal_id}/status")
@@ -409,10 +397,6 @@ async def set_status(principal_id: Id, request: Request, session: AdminAction,
         _not_self(session, principal_id)
         auth.set_status(engine, principal_id, status)
 
-    try:
-        await perform(request, session, "principal_status", principal_id, change,
-                      status=status[:16])
-    except GatewayError as exc:
-        return await _users(request, exc.status_code, error=exc, form={})
-    return redirect(BASE + "/users", done="admin_status_" + ("disabled" if status == "disabled"
-                                                             else "active"))
+    return await _act(request, session, "principal_status", principal_id, change,
+                      page="users", status=status[:16],
+                      done="admin_status_" + ("disabled" if status == "disabled" else "active"))

@@ -17,6 +17,7 @@ from gateway.auditlog import detect_anomalies, latest_checkpoint, search, verify
 from gateway.auditlog.evidence import evidence
 from gateway.auditlog.export import MEDIA_TYPES, export_entries
 from gateway.auditlog.stats import daily_stats
+from gateway.clock import CST
 from gateway.clock import now as utcnow
 from gateway.console.charts import bar_chart
 from gateway.console.web import (
@@ -43,7 +44,7 @@ def _when(value: str | None, field: str) -> dt.datetime | None:
         raise BadRequest(f"{field}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM",
                          code="bad_time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        parsed = parsed.replace(tzinfo=CST)
     return parsed
 
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import applications
 from gateway.applications import ApprovalIn, AppState
+from gateway.clock import CST
 from gateway.console.web import (
     PREFIX,
     ReviewerAction,
@@ -64,8 +65,7 @@ def _date(value: str, end: bool) -> dt.datetime | None:
         day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise BadRequest("dates are YYYY-MM-DD", code="bad_date") from None
-    cst = dt.timezone(dt.timedelta(hours=8))
-    start = dt.datetime.combine(day, dt.time(0, 0), tzinfo=cst)
+    start = dt.datetime.combine(day, dt.time(0, 0), tzinfo=CST)
     return start + dt.timedelta(days=1) - dt.timedelta(microseconds=1) if end else start
 
 

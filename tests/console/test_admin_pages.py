@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from gateway.auditlog import search
 from gateway.cli import app as cli
+from gateway.clock import CST
 from gateway.console import accounts
-from gateway.console.admin_forms import CST, masked_url
+from gateway.console.admin_forms import masked_url
 from gateway.state import make_engine
 from tests.console.helpers import sign_in
 
